@@ -1,2 +1,33 @@
-"""sched_lib: noise schedules for diffusion models (placeholder, filled in by issue 2)."""
+"""sched_lib: noise schedules for diffusion models, the tested library behind the course
+*Noise Schedules in Diffusion Models*.
+
+Public API (each function's docstring cites its paper, equation and chapter):
+
+``sched_lib.schedules``
+    Continuous-time curves on t ∈ [0, 1]: ``cosine_alpha_bar``, ``cosine_log_snr`` (iDDPM, exact),
+    ``chen_sigmoid_alpha_bar``, ``chen_cosine_alpha_bar`` (Chen 2023, Alg. 1), ``logistic_log_snr``
+    (linear log-SNR), ``shifted_cosine_log_snr`` (simple diffusion), ``sd3_time_shift``,
+    ``rectified_flow_log_snr``; conversions ``alpha_bar_from_log_snr``, ``log_snr_from_alpha_bar``.
+    Discrete chains: ``linear_betas``, ``sqrt_linear_betas``, ``quadratic_betas``, ``beta_sigmoid_betas``,
+    ``betas_for_alpha_bar``, ``betas_from_alpha_bar``, ``alpha_bar_from_betas``, ``validate_betas``,
+    ``rescale_zero_terminal_snr`` (Lin et al. 2024, Alg. 1).
+    Registry: ``get_schedule(name, T, **params) -> Schedule``, ``list_schedules()``, ``schedule_params(name)``.
+``sched_lib.quantities``
+    ``get_schedule_quantities(schedule) -> ScheduleQuantities`` (ᾱ, SNR, λ, posterior variance, ...).
+``sched_lib.weighting``
+    Loss weights of SNR in the ε, x₀ and v frames: ``uniform_weight``, ``min_snr_weight``, ``p2_weight``,
+    ``convert_weight``, ``get_weighting``, ``list_weightings``; the VLB weight ``vlb_weight``,
+    ``vlb_weight_from_snr``, ``vlb_constant_term``; training densities ``UniformTime``, ``EDMLogNormal``,
+    ``LogitNormalTime`` (``sample``, ``sample_log_snr``, ``log_snr_density``).
+``sched_lib.samplers``
+    Sampling grids: ``timesteps(T, N, spacing)`` (diffusers' leading/trailing/linspace), ``karras_sigmas``.
+
+Conventions: float64 NumPy in and out; t = 0 is data and t = T (or 1) is noise; arrays indexed by step
+start at t = 1; log is natural. Bad input raises ``ValueError`` naming the argument and what is allowed.
+"""
+
 __version__ = "0.1.0"
+
+from . import quantities, samplers, schedules, weighting  # noqa: E402,F401
+from .quantities import ScheduleQuantities, get_schedule_quantities  # noqa: E402,F401
+from .schedules import Schedule, get_schedule, list_schedules, schedule_params  # noqa: E402,F401
