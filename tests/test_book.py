@@ -1,0 +1,222 @@
+"""Structural checks on the book: TOC completeness and the two standard first cells.
+
+These guard conventions from DESIGN.md ("Notebooks", "Layout"):
+
+- chapters are committed without outputs (the build executes them);
+- every page in ``chapters/`` and ``labs/`` is in ``_toc.yml`` and every TOC entry exists
+  (``only_build_toc_files`` would otherwise hide a stale page silently);
+- the first code cell installs ``sched_lib`` in Colab from exactly ``repository.url`` of
+  ``_config.yml`` (the one place the URL is written);
+- the second code cell prints the provenance line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE_DIRS = ("chapters", "labs")
+PAGE_SUFFIXES = (".ipynb", ".md")
+TOC_SUFFIXES = (".ipynb", ".md", ".rst")
+
+
+def _is_page(path: Path) -> bool:
+    """A book page: .ipynb/.md, not a partial (``_*``), not inside a hidden or ``_`` folder."""
+    rel = path.relative_to(ROOT)
+    return path.suffix in PAGE_SUFFIXES and not any(
+        part.startswith(("_", ".")) for part in rel.parts
+    )
+
+
+def _pages() -> list[Path]:
+    found = []
+    for folder in PAGE_DIRS:
+        if (ROOT / folder).is_dir():
+            found += [p for p in sorted((ROOT / folder).rglob("*")) if p.is_file() and _is_page(p)]
+    return found
+
+
+def _notebooks() -> list[Path]:
+    return [p for p in _pages() if p.suffix == ".ipynb"]
+
+
+def _chapter_notebooks() -> list[Path]:
+    return [p for p in _notebooks() if p.relative_to(ROOT).parts[0] == "chapters"]
+
+
+def _toc_files(node) -> list[str]:
+    """Every ``file:`` (and the ``root``) in a sphinx-external-toc structure, in order."""
+    files = []
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                files.append(str(node[key]))
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                files += _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            files += _toc_files(item)
+    return files
+
+
+def _strip_suffix(name: str) -> str:
+    for suffix in TOC_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _code_cells(path: Path) -> list[str]:
+    nb = nbformat.read(path, as_version=4)
+    return [cell.source for cell in nb.cells if cell.cell_type == "code"]
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.relative_to(ROOT).as_posix() for p in paths]
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+
+
+@pytest.fixture(scope="module")
+def repository_url(config) -> str:
+    url = (config.get("repository") or {}).get("url")
+    assert url, "_config.yml has no repository.url"
+    return url
+
+
+@pytest.fixture(scope="module")
+def toc_entries() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
+    return [_strip_suffix(f) for f in _toc_files(toc)]
+
+
+# --- (a) chapters are committed without outputs --------------------------------------
+
+
+@pytest.mark.parametrize("path", _chapter_notebooks(), ids=_ids(_chapter_notebooks()))
+def test_chapter_has_no_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not dirty, (
+        f"{path.relative_to(ROOT)}: code cells {dirty} have outputs or execution counts; "
+        "chapters are committed without outputs (clear them, e.g. "
+        "`jupyter nbconvert --clear-output --inplace`)"
+    )
+
+
+# --- (b) TOC and disk agree -------------------------------------------------------------
+
+
+def test_every_page_is_in_toc(toc_entries) -> None:
+    listed = set(toc_entries)
+    missing = [
+        p.relative_to(ROOT).as_posix()
+        for p in _pages()
+        if p.relative_to(ROOT).with_suffix("").as_posix() not in listed
+    ]
+    assert not missing, f"pages not in _toc.yml (add them or rename to _*): {missing}"
+
+
+def test_every_toc_entry_exists(toc_entries) -> None:
+    absent = [
+        entry
+        for entry in toc_entries
+        if not any((ROOT / f"{entry}{suffix}").is_file() for suffix in TOC_SUFFIXES)
+    ]
+    assert not absent, f"_toc.yml entries with no file on disk: {absent}"
+
+
+def test_toc_entries_are_unambiguous(toc_entries) -> None:
+    """One source per page: no ``x.md`` beside ``x.ipynb`` (jupytext twins stay out of pages)."""
+    twins = [
+        entry
+        for entry in toc_entries
+        if sum((ROOT / f"{entry}{suffix}").is_file() for suffix in TOC_SUFFIXES) > 1
+    ]
+    assert not twins, f"TOC entries with more than one source file: {twins}"
+    assert len(toc_entries) == len(set(toc_entries)), "a page is listed twice in _toc.yml"
+
+
+# --- (c) the install cell uses the one repository URL --------------------------------
+
+_PIP_GIT_URL = re.compile(r"git\+(\S+?)(?:[\"'\s]|$)")
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=_ids(_notebooks()))
+def test_install_cell_uses_repository_url(path: Path, repository_url: str) -> None:
+    cells = _code_cells(path)
+    assert cells, f"{path.relative_to(ROOT)} has no code cells"
+    install = cells[0]
+    assert '"google.colab" in sys.modules' in install, (
+        f"{path.relative_to(ROOT)}: the first code cell must install only in Colab "
+        '(guarded by `if "google.colab" in sys.modules:`)'
+    )
+    urls = _PIP_GIT_URL.findall(install)
+    assert urls, f"{path.relative_to(ROOT)}: the first code cell has no `git+<url>` install"
+    for url in urls:
+        # An optional @ref (tag, branch or commit) may pin the install; the base must match.
+        base = url.split("#", 1)[0]
+        base = re.sub(r"@[^/]*$", "", base)
+        assert base == repository_url, (
+            f"{path.relative_to(ROOT)}: installs from {base!r}, "
+            f"but _config.yml repository.url is {repository_url!r}"
+        )
+
+
+# --- (d) the provenance cell -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=_ids(_notebooks()))
+def test_second_cell_prints_provenance(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert len(code) >= 2, f"{path.relative_to(ROOT)} has fewer than two code cells"
+    cell = code[1]
+    assert "from sched_lib.provenance import provenance_line" in cell.source
+    assert re.search(r"print\(\s*provenance_line\(", cell.source), (
+        f"{path.relative_to(ROOT)}: the second code cell must print(provenance_line(...))"
+    )
+    # Notebooks committed with outputs (labs) must show the recorded provenance line.
+    if cell.outputs:
+        text = "".join(
+            out.get("text", "") if out.output_type == "stream" else ""
+            for out in cell.outputs
+        )
+        assert re.search(r"^sched_lib \S+ \| commit \S+ \| .* \| preset \S+$", text, re.M), (
+            f"{path.relative_to(ROOT)}: recorded output of the provenance cell is "
+            f"not a provenance line: {text!r}"
+        )
+
+
+def test_provenance_line_format() -> None:
+    from sched_lib import __version__
+    from sched_lib.provenance import provenance_line
+
+    line = provenance_line()
+    assert "\n" not in line
+    fields = line.split(" | ")
+    assert [f.split(" ", 1)[0] for f in fields] == [
+        "sched_lib",
+        "commit",
+        "python",
+        "torch",
+        "device",
+        "preset",
+    ]
+    assert fields[0] == f"sched_lib {__version__}"
+    assert fields[-1] == "preset -"
+    assert provenance_line("smoke").endswith("| preset smoke")
