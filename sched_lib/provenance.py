@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -69,11 +70,19 @@ def _installed_commit() -> str | None:
 
 
 def _torch_and_device() -> tuple[str, str]:
-    """The torch version and the device a lab would use ("cpu" or the CUDA device name)."""
-    try:
-        import torch
-    except ImportError:
-        return "not installed", "cpu"
+    """The torch version and the device a lab would use ("cpu" or the CUDA device name).
+
+    A page that never imported torch (the chapters compute in NumPy) is not made to import it just
+    for this line (about 2 s per page): the version comes from the package metadata and the device is
+    ``cpu``, since nothing on that page can have used a GPU.
+    """
+    if "torch" not in sys.modules:
+        try:
+            return metadata.version("torch"), "cpu"
+        except metadata.PackageNotFoundError:
+            return "not installed", "cpu"
+    import torch
+
     device = "cpu"
     try:
         if torch.cuda.is_available():
