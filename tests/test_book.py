@@ -220,3 +220,10 @@ def test_provenance_line_format() -> None:
     assert fields[0] == f"sched_lib {__version__}"
     assert fields[-1] == "preset -"
     assert provenance_line("smoke").endswith("| preset smoke")
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=_ids(_notebooks()))
+def test_notebook_runs_without_myst_nb(path: Path) -> None:
+    """Colab has no myst-nb: numbers are glued through sched_lib.notebook.glue, which degrades to a no-op."""
+    for source in _code_cells(path):
+        assert "myst_nb" not in source, f"{path.name}: import glue from sched_lib.notebook, not myst_nb"
