@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CheckFailed", "fail", "passed", "as_array"]
+__all__ = ["CheckFailed", "fail", "passed", "as_array", "call_answer"]
 
 
 class CheckFailed(AssertionError):
@@ -37,4 +37,25 @@ def as_array(value, name: str, shape=None) -> np.ndarray:
         fail(f"{name} should have shape {tuple(shape)}, got {out.shape}")
     if np.isnan(out).any():
         fail(f"{name} contains NaN: look for 0/0 or the log of a negative number")
+    return out
+
+
+def call_answer(fn, *args, what: str = "", **kwargs):
+    """Call the reader's function; a crash, a non-function or a missing ``return`` becomes a hint.
+
+    NumPy warnings are silenced inside the call (the check judges NaN and inf in the result itself).
+    ``what`` names the inputs, so the hint can say where the answer broke.
+    """
+    where = f" on {what}" if what else ""
+    if not callable(fn):
+        fail(f"pass your function itself (not its result) to the check, got {type(fn).__name__}")
+    try:
+        with np.errstate(all="ignore"):
+            out = fn(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except Exception as err:  # noqa: BLE001 - any crash of the answer is reported as a hint
+        fail(f"your function raised {type(err).__name__} ({err}){where}")
+    if out is None:
+        fail(f"your function returned None{where}: did you forget the `return` (or leave the `...` stub)?")
     return out

@@ -13,26 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import as_array, fail, passed
+from . import as_array, call_answer, fail, passed
 from ..schedules import get_schedule, linear_betas
 
 __all__ = ["check_chen_sigmoid_betas", "check_cosine_betas", "check_linear_beta_sum"]
 
 
-def _call(fn, fn_name: str, args: tuple, kwargs: dict, how: str):
-    """Call the reader's function, turning any exception into a hint that says how it was called."""
-    if not callable(fn):
-        fail(f"pass your function itself (e.g. check(my_function)), not {type(fn).__name__}")
-    try:
-        return fn(*args, **kwargs)
-    except Exception as err:  # noqa: BLE001 - any error in the answer becomes a hint
-        fail(f"calling {fn_name}({how}) raised {type(err).__name__}: {err}")
-
-
 def _betas(value, T: int, how: str) -> tuple[np.ndarray, bool]:
     """The answer as a float64 β chain of shape (T,), finite; hints for the usual off-by-one shapes."""
-    if value is None:
-        fail(f"your function returned None for {how}: did you forget `return`?")
     raw = np.asarray(value) if not isinstance(value, (str, bytes)) else value
     b = as_array(raw, f"the β chain for {how}")
     if b.shape == (T + 1,):
@@ -80,8 +68,8 @@ def check_chen_sigmoid_betas(chen_sigmoid_betas) -> None:
     for case in _CHEN_CASES:
         T, start, end, tau = case["T"], case["start"], case["end"], case["tau"]
         how = f"T={T}, start={start:g}, end={end:g}, tau={tau:g}"
-        value = _call(chen_sigmoid_betas, "chen_sigmoid_betas", (T,),
-                      dict(start=start, end=end, tau=tau), how)
+        value = call_answer(chen_sigmoid_betas, T, start=start, end=end, tau=tau,
+                            what=f"chen_sigmoid_betas({how})")
         b, is_float32 = _betas(value, T, how)
         ref = get_schedule("chen_sigmoid", T, start=start, end=end, tau=tau).betas
         if np.allclose(b, ref, rtol=1e-7, atol=1e-12):
@@ -155,7 +143,7 @@ def check_cosine_betas(cosine_betas) -> None:
     for case in _COSINE_CASES:
         T, s, max_beta = case["T"], case["s"], case["max_beta"]
         how = f"T={T}, s={s:g}, max_beta={max_beta:g}"
-        value = _call(cosine_betas, "cosine_betas", (T,), dict(s=s, max_beta=max_beta), how)
+        value = call_answer(cosine_betas, T, s=s, max_beta=max_beta, what=f"cosine_betas({how})")
         b, is_float32 = _betas(value, T, how)
         ref = get_schedule("cosine", T, s=s, max_beta=max_beta).betas
         if np.allclose(b, ref, rtol=1e-9, atol=1e-12):
@@ -216,9 +204,7 @@ def check_linear_beta_sum(linear_beta_sum) -> None:
     for T, lo, hi in _sum_cases():
         how = f"T={T}, beta_min={lo:.3g}, beta_max={hi:.3g}"
         t = np.arange(1, T + 1)
-        value = _call(linear_beta_sum, "linear_beta_sum", (t, T, lo, hi), {}, f"t=np.arange(1, T+1), {how}")
-        if value is None:
-            fail(f"your function returned None for {how}: did you forget `return`?")
+        value = call_answer(linear_beta_sum, t, T, lo, hi, what=f"linear_beta_sum(t=np.arange(1, T+1), {how})")
         got = as_array(value, f"the sum for {how}")
         if got.shape == ():
             fail(f"for {how} your function returned one number; it must work elementwise on the array t "

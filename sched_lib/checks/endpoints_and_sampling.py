@@ -13,22 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import CheckFailed, as_array, fail, passed
+from . import CheckFailed, as_array, call_answer, fail, passed
 
 __all__ = ["check_trailing_timesteps", "check_zero_snr_rescale", "check_x0_from_v", "CheckFailed"]
-
-
-def _call(fn, *args, what: str):
-    """Call the reader's function; turn a crash into a hint instead of a bare traceback."""
-    if not callable(fn):
-        fail(f"pass your function itself (not its result) to the check, got {type(fn).__name__}")
-    try:
-        with np.errstate(all="ignore"):
-            return fn(*args)
-    except CheckFailed:
-        raise
-    except Exception as err:  # noqa: BLE001 - any crash of the answer is reported as a hint
-        fail(f"your function raised {type(err).__name__} ({err}) on {what}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -42,7 +29,7 @@ def check_trailing_timesteps(trailing) -> None:
     cases = [(1000, 10), (1000, 1), (1000, 50), (4000, 7), (50, 3), (1000, 16), (1000, 1000), (1000, 61),
              (1000, 103)]
     for T, N in cases:
-        raw = _call(trailing, T, N, what=f"T = {T}, N = {N}")
+        raw = call_answer(trailing, T, N, what=f"T = {T}, N = {N}")
         out = as_array(raw, f"trailing({T}, {N})")
         ref = timesteps(T, N, "trailing")
         if out.ndim != 1:
@@ -90,7 +77,7 @@ def check_zero_snr_rescale(rescale) -> None:
     ]
     for label, betas in cases:
         betas = np.array(betas)
-        out = as_array(_call(rescale, betas.copy(), what=label), f"your chain for {label}", shape=betas.shape)
+        out = as_array(call_answer(rescale, betas.copy(), what=label), f"your chain for {label}", shape=betas.shape)
         root = np.sqrt(np.cumprod(1.0 - betas))
         if not np.isfinite(out).all():
             fail(f"your chain for {label} contains inf")
@@ -136,7 +123,7 @@ def check_x0_from_v(x0_from_v) -> None:
         x_t = a * x0 + b * eps
         v = a * eps - b * x0
         what = "alpha_bar = " + (f"{ab:g}" if np.ndim(ab) == 0 else "an array of shape (4, 1)")
-        raw = _call(x0_from_v, x_t.copy(), v.copy(), ab, what=what)
+        raw = call_answer(x0_from_v, x_t.copy(), v.copy(), ab, what=what)
         try:
             out = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError):

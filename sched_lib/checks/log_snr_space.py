@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from . import CheckFailed, as_array, fail, passed
+from . import CheckFailed, as_array, call_answer, fail, passed
 
 __all__ = [
     "check_step_fractions",
@@ -22,18 +22,6 @@ __all__ = [
     "check_interpolated_cosine_density",
     "CheckFailed",
 ]
-
-
-def _call(fn, *args, what: str):
-    """Call the reader's function; turn a crash into a hint instead of a bare traceback."""
-    if not callable(fn):
-        fail(f"pass your function itself (not its result) to the check, got {type(fn).__name__}")
-    try:
-        return fn(*args)
-    except CheckFailed:
-        raise
-    except Exception as err:  # noqa: BLE001 - any crash of the answer is reported as a hint
-        fail(f"your function raised {type(err).__name__} ({err}) on {what}")
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -102,7 +90,7 @@ def check_step_fractions(step_fractions) -> None:
     found = {}
     for what, betas in _step_cases():
         T = betas.size
-        out = _call(step_fractions, betas.copy(), what=what)
+        out = call_answer(step_fractions, betas.copy(), what=what)
         if isinstance(out, dict) or isinstance(out, numbers.Number):
             fail("return two numbers, (inside, below): the fraction of steps with |lambda| <= 5 and the "
                  "fraction with lambda < -5")
@@ -156,7 +144,7 @@ def check_logistic_alpha_bar(alpha_bar) -> None:
     t = np.linspace(0.0, 1.0, 101)
     for hi, lo in _LOGISTIC_PAIRS:
         what = f"log_snr_max={hi:g}, log_snr_min={lo:g}"
-        out = _call(alpha_bar, t.copy(), hi, lo, what=what)
+        out = call_answer(alpha_bar, t.copy(), hi, lo, what=what)
         ab = as_array(out, f"alpha_bar(t, {hi:g}, {lo:g})")
         if ab.shape != t.shape:
             fail(f"alpha_bar(t, ...) should return one value per t, shape {t.shape}, got {ab.shape} ({what})")
@@ -246,7 +234,7 @@ def check_interpolated_cosine_density(density) -> None:
         inner = inner[(inner > lo + 1e-3) & (inner < hi - 1e-3)]
         outside = np.concatenate([np.linspace(lo - 5, lo - 0.01, 20), np.linspace(hi + 0.01, hi + 5, 20)])
         lam = np.concatenate([inner, outside])
-        out = _call(density, lam.copy(), hi, lo, what=what)
+        out = call_answer(density, lam.copy(), hi, lo, what=what)
         p = as_array(out, f"density(lam, {hi:g}, {lo:g})")
         if p.shape != lam.shape:
             fail(f"density(lam, ...) should return one value per lambda, shape {lam.shape}, got {p.shape} ({what})")

@@ -12,23 +12,12 @@ import numpy as np
 from ..quantities import get_schedule_quantities
 from ..schedules import get_schedule
 from ..weighting import FRAMES, convert_weight, vlb_weight
-from . import as_array, fail, passed
+from . import as_array, call_answer, fail, passed
 
 __all__ = ["check_vlb_weight", "check_convert_weight", "check_vlb_ratio"]
 
 _OTHER = {"posterior": "beta", "beta": "posterior"}
 _SIGMA = {"posterior": "σ_t² = β̃_t", "beta": "σ_t² = β_t"}
-
-
-def _call(fn, *args):
-    """Call the reader's function, turning an exception into a hint instead of a traceback."""
-    if not callable(fn):
-        fail(f"pass your function itself (without calling it), got a {type(fn).__name__}")
-    try:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return fn(*args)
-    except Exception as err:  # noqa: BLE001 - any error in the reader's code becomes a hint
-        fail(f"your function raised {type(err).__name__}: {err}")
 
 
 def _test_chains():
@@ -54,7 +43,7 @@ def check_vlb_weight(vlb_weight_fn) -> None:
         q = get_schedule_quantities(betas)
         T = betas.size
         for variance in ("posterior", "beta"):
-            got = _call(vlb_weight_fn, np.array(betas), variance)
+            got = call_answer(vlb_weight_fn, np.array(betas), variance)
             mine = as_array(got, f"your weights ({label}, variance={variance!r})", shape=(T,))
             ref = vlb_weight(q, variance)
             lo = 1 if variance == "posterior" else 0  # t = 1 with σ² = β̃ is judged last
@@ -101,7 +90,7 @@ def check_convert_weight(convert_fn) -> None:
     wrong_v = {"eps": snr, "x0": np.ones_like(snr), "v": snr}
     for a in FRAMES:
         for b in FRAMES:
-            got = _call(convert_fn, weight.copy(), snr.copy(), a, b)
+            got = call_answer(convert_fn, weight.copy(), snr.copy(), a, b)
             mine = as_array(got, f"your weight converted from {a!r} to {b!r}", shape=snr.shape)
             ref = convert_weight(weight, snr, a, b)
             if _close(mine, ref, rtol=1e-9):
@@ -125,7 +114,7 @@ def check_vlb_ratio(ratio_fn) -> None:
     cases = [("linear", 1000), ("cosine", 1000), ("scaled_linear", 1000), ("logistic", 1000), ("linear", 200)]
     for name, T in cases:
         betas = get_schedule(name, T).betas
-        got = _call(ratio_fn, np.array(betas))
+        got = call_answer(ratio_fn, np.array(betas))
         mine = as_array(got, f"your ratio for {name} (T={T})")
         if mine.size != 1:
             fail(f"return one number (a float), got an array of shape {mine.shape}")

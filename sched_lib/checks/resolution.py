@@ -14,22 +14,9 @@ import numbers
 
 import numpy as np
 
-from . import CheckFailed, as_array, fail, passed
+from . import CheckFailed, as_array, call_answer, fail, passed
 
 __all__ = ["check_sd3_shift", "check_pooled_snr_gain", "check_resolution_for_shift", "CheckFailed"]
-
-
-def _call(fn, *args, what: str):
-    """Call the reader's function; turn a crash into a hint instead of a bare traceback."""
-    if not callable(fn):
-        fail(f"pass your function itself (not its result) to the check, got {type(fn).__name__}")
-    try:
-        with np.errstate(all="ignore"):
-            return fn(*args)
-    except CheckFailed:
-        raise
-    except Exception as err:  # noqa: BLE001 - any crash of the answer is reported as a hint
-        fail(f"your function raised {type(err).__name__} ({err}) on {what}")
 
 
 def _scalar(value, what: str) -> float:
@@ -62,7 +49,7 @@ def check_sd3_shift(sd3_shift) -> None:
     t = np.linspace(0.0, 1.0, 101)
     inner = slice(1, -1)
     for alpha in (1.0, 3.0, 0.5, 2.5):
-        out = as_array(_call(sd3_shift, t.copy(), alpha, what=f"t = linspace(0, 1, 101), alpha = {alpha}"),
+        out = as_array(call_answer(sd3_shift, t.copy(), alpha, what=f"t = linspace(0, 1, 101), alpha = {alpha}"),
                        f"sd3_shift(t, {alpha})", shape=t.shape)
         if not np.isfinite(out).all():
             fail(f"sd3_shift(t, {alpha}) contains inf: the shifted time must stay in [0, 1]")
@@ -128,7 +115,7 @@ def check_pooled_snr_gain(pooled_snr_gain) -> None:
         ("partly redundant images", smooth, 8),
     ]
     for label, x, s in cases:
-        got = _scalar(_call(pooled_snr_gain, x.copy(), s, what=f"{label}, s = {s}"),
+        got = _scalar(call_answer(pooled_snr_gain, x.copy(), s, what=f"{label}, s = {s}"),
                       f"pooled_snr_gain on {label} with s = {s}")
         ref = _gain(x, s)
         if math.isclose(got, ref, rel_tol=1e-6):
@@ -168,7 +155,7 @@ def check_resolution_for_shift(resolution_for_shift) -> None:
     cases = [(-3.0, 64.0), (-2 * math.log(2), 64.0), (0.0, 256.0), (2 * math.log(2), 64.0),
              (-2 * math.log(3), 1024.0 / 3), (-5.0, 32.0)]
     for shift, base in cases:
-        d = _scalar(_call(resolution_for_shift, shift, base, what=f"shift = {shift:.4f}, base = {base:g}"),
+        d = _scalar(call_answer(resolution_for_shift, shift, base, what=f"shift = {shift:.4f}, base = {base:g}"),
                     f"resolution_for_shift({shift:.4f}, {base:g})")
         if d <= 0:
             fail(f"resolution_for_shift({shift:.4f}, {base:g}) = {d:.4g}: a resolution must be positive")

@@ -11,24 +11,9 @@ import numbers
 
 import numpy as np
 
-from . import CheckFailed, as_array, fail, passed
+from . import CheckFailed, as_array, call_answer, fail, passed
 
 __all__ = ["check_snr_and_log_snr", "check_log_snr_decreasing", "check_effective_snr", "CheckFailed"]
-
-
-def _call(fn, *args, what: str):
-    """Call the reader's function; turn a crash into a hint instead of a bare traceback."""
-    if not callable(fn):
-        fail(f"pass your function itself (not its result) to the check, got {type(fn).__name__}")
-    try:
-        out = fn(*args)
-    except CheckFailed:
-        raise
-    except Exception as err:  # noqa: BLE001 - any crash of the answer is reported as a hint
-        fail(f"your function raised {type(err).__name__} ({err}) on {what}")
-    if out is None:
-        fail("your function returned None: did you forget the `return` (or leave the `...` stub)?")
-    return out
 
 
 def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray:
@@ -71,7 +56,7 @@ def check_snr_and_log_snr(snr_and_log_snr) -> None:
     """Exercise 1: ``snr_and_log_snr(betas) -> (snr, log_snr)``, each of shape (T,), index 0 is t = 1."""
     for what, betas in _snr_cases():
         T = betas.size
-        out = _call(snr_and_log_snr, betas.copy(), what=what)
+        out = call_answer(snr_and_log_snr, betas.copy(), what=what)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             fail("return two arrays, (snr, log_snr), one value per step t = 1..T")
         snr_raw, lam_raw = out
@@ -174,7 +159,7 @@ def check_log_snr_decreasing(is_log_snr_decreasing) -> None:
     """Exercise 2: ``is_log_snr_decreasing(betas) -> (bool, t or None)``."""
     for what, betas in _decreasing_cases():
         want_ok, want_t = _reference_decreasing(betas)
-        out = _call(is_log_snr_decreasing, betas.copy(), what=what)
+        out = call_answer(is_log_snr_decreasing, betas.copy(), what=what)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             fail("return a pair (decreasing, t): a bool, and the first failing step t (an int) or None")
         ok, t = out
@@ -246,7 +231,7 @@ def check_effective_snr(effective_snr) -> None:
         var = float(np.var(x0))
         snr = ab / (1 - ab)
         want = var * snr
-        out = _call(effective_snr, x0.copy(), ab.copy() if ab.ndim else float(ab), what=what)
+        out = call_answer(effective_snr, x0.copy(), ab.copy() if ab.ndim else float(ab), what=what)
         got = as_array(out, f"effective_snr (on {what})")
         if got.shape != want.shape and got.size == want.size:
             got = got.reshape(want.shape)

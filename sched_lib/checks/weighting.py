@@ -12,7 +12,7 @@ import numpy as np
 
 from ..schedules import cosine_log_snr
 from ..weighting import FRAMES, UniformTime, convert_weight, min_snr_weight
-from . import as_array, fail, passed
+from . import as_array, call_answer, fail, passed
 
 __all__ = ["check_min_snr", "check_p2_profile", "check_effective_weight"]
 
@@ -21,20 +21,9 @@ _SNRS = np.array([0.0, 1e-12, 1e-4, 0.3, 1.0, 2.0, 4.0, 4.999, 5.0, 5.001, 7.0, 
                   1e3, 1e8, 1e200, np.inf])
 
 
-def _call(fn, *args):
-    """Call the reader's function, turning an exception into a hint instead of a traceback."""
-    if not callable(fn):
-        fail(f"pass your function itself (without calling it), got a {type(fn).__name__}")
-    try:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return fn(*args)
-    except Exception as err:  # noqa: BLE001 - any error in the reader's code becomes a hint
-        fail(f"your function raised {type(err).__name__}: {err}")
-
-
 def _weights(fn, snr, gamma, frame):
     """The reader's weights as a float64 array of the right shape (NaN and inf are judged later)."""
-    got = _call(fn, snr.copy(), gamma, frame)
+    got = call_answer(fn, snr.copy(), gamma, frame)
     try:
         w = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
@@ -105,7 +94,7 @@ def check_min_snr(min_snr_fn) -> None:
 def check_p2_profile(p2_profile_fn) -> None:
     """Check ``p2_profile_fn(k, gamma) -> (w_max, snr_half)`` for P2's ε-MSE weight 1/(k + SNR)^γ."""
     for k, gamma in [(1.0, 1.0), (1.0, 0.5), (2.0, 1.0), (0.5, 2.0), (3.0, 0.25)]:
-        got = _call(p2_profile_fn, k, gamma)
+        got = call_answer(p2_profile_fn, k, gamma)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             fail("return a pair (w_max, snr_half)")
         values = []
@@ -146,7 +135,7 @@ def check_effective_weight(effective_weight_fn) -> None:
     That is the ε-MSE weight min(1, 5/SNR) times the density p(λ) of λ under uniform t.
     """
     lam = np.linspace(-20.0, 20.0, 161)
-    got = _call(effective_weight_fn, lam.copy())
+    got = call_answer(effective_weight_fn, lam.copy())
     mine = as_array(got, "your effective weight", shape=lam.shape)
     snr = np.exp(lam)
     density = 1.0 / (2.0 * np.pi * np.cosh(lam / 2.0))
