@@ -13,4 +13,3 @@ _shared = Path(__file__).resolve().parent.parent / "shared" / "data" / "cifar10"
 if _shared.is_dir():
     os.environ.setdefault("SCHED_LIB_DATA", str(_shared))
 os.environ.setdefault("SCHED_LIB_PRESET", "smoke")
-os.environ.setdefault("MPLBACKEND", "Agg")
