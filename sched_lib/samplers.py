@@ -1,8 +1,9 @@
-"""Sampling grids: which noise levels a sampler visits (solvers arrive with the lab engine).
+"""Sampling grids (which noise levels a sampler visits) and the solvers that walk them.
 
 The *sampling grid* is a different object from the *training density* (``sched_lib.weighting``): a
 model is trained on noise levels drawn from p(t) and later sampled on a short list of levels. Chapter
-"The endpoints and sampling".
+"The endpoints and sampling". The solvers (DDPM, DDIM, Euler and Heun in σ) are in the section
+"Solvers" below; they use torch, imported lazily so that the grid functions stay NumPy-only.
 """
 
 from __future__ import annotations
@@ -66,3 +67,299 @@ def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho
     lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
     sigmas = (hi + ramp * (lo - hi)) ** rho
     return np.append(sigmas, 0.0) if check.flag(append_zero, "append_zero") else sigmas
+
+
+# ==================================================================================================
+# Solvers
+# ==================================================================================================
+#
+# Every solver walks the same grid: the 0-indexed steps k_0 > k_1 > … > k_{n−1} from
+# :func:`timesteps`, then the data (ᾱ = 1). A step goes from ᾱ_t = ᾱ[k_i] to ᾱ_prev = ᾱ[k_{i+1}]
+# (or 1 after the last), which is improved-diffusion's *respaced chain* (``respace.py``: the visited ᾱ
+# define new β' = 1 − ᾱ_t/ᾱ_prev) and diffusers' ``DDPMScheduler``. The per-step linear coefficients
+# live in small float64 NumPy helpers (:func:`ddpm_coefficients`, :func:`ddim_coefficients`,
+# :func:`euler_update`, :func:`heun_update`) used both by the torch solvers below and by the exact
+# Gaussian analysis in ``sched_lib.gaussian``, so that the analysis analyses the very same update rule.
+
+SAMPLERS = ("ddpm", "ddpm_large", "ddim", "euler", "heun")
+VARIANCES = ("posterior", "beta")
+
+__all__ += ["SAMPLERS", "sampling_steps", "ddpm_coefficients", "ddim_coefficients", "euler_update",
+            "heun_update", "sample", "sample_ddpm", "sample_ddim", "sample_euler", "sample_heun"]
+
+
+def sampling_steps(alpha_bar, steps: int, spacing: str = "trailing"):
+    """The grid a solver walks: ``(k, alpha_bar_t, alpha_bar_prev)``, each of shape (n,).
+
+    ``k`` (int64, descending) are the 0-indexed steps of :func:`timesteps` for T = len(alpha_bar);
+    ``alpha_bar_t = alpha_bar[k]`` and ``alpha_bar_prev`` is ᾱ at the next visited step, 1.0 (the data)
+    after the last one. float64. Chapter "The endpoints and sampling".
+    """
+    ab = check.array(alpha_bar, "alpha_bar", ndim=1)
+    k = timesteps(ab.size, steps, spacing)
+    ab_t = ab[k]
+    ab_prev = np.append(ab[k[1:]], 1.0)
+    return k, ab_t, ab_prev
+
+
+def _pair(alpha_bar_t, alpha_bar_prev):
+    ab_t = check.array(alpha_bar_t, "alpha_bar_t")
+    ab_p = check.array(alpha_bar_prev, "alpha_bar_prev")
+    try:
+        ab_t, ab_p = np.broadcast_arrays(ab_t, ab_p)
+    except ValueError:
+        raise ValueError(f"alpha_bar_t shape {ab_t.shape} and alpha_bar_prev shape {ab_p.shape} "
+                         "do not broadcast") from None
+    if ((ab_t < 0) | (ab_t >= 1)).any():
+        raise ValueError("alpha_bar_t must lie in [0, 1) (0 only with zero terminal SNR)")
+    if ((ab_p <= ab_t) | (ab_p > 1)).any():
+        raise ValueError("alpha_bar_prev must lie in (alpha_bar_t, 1]: a step must move towards the data")
+    return ab_t, ab_p
+
+
+def ddpm_coefficients(alpha_bar_t, alpha_bar_prev, variance: str = "posterior"):
+    """One ancestral step x_prev = coef_x0·x̂₀ + coef_xt·x_t + sigma·z, z ~ N(0, I). float64 NumPy.
+
+    The mean is the posterior mean μ̃ of the (respaced) chain with β' = 1 − ᾱ_t/ᾱ_prev (Ho et al. 2020,
+    eq. 7 and 11; improved-diffusion ``respace.py``): coef_x0 = β'√ᾱ_prev/(1−ᾱ_t),
+    coef_xt = √(1−β')(1−ᾱ_prev)/(1−ᾱ_t). ``variance`` = "posterior" gives σ² = β̃' = β'(1−ᾱ_prev)/(1−ᾱ_t)
+    (improved-diffusion's fixed-small, DDPM's σ² = β̃), "beta" gives σ² = β' (fixed-large). No noise is
+    added on the step to the data (ᾱ_prev = 1), as in both references. Valid at ᾱ_t = 0 (β' = 1:
+    coef_xt = 0). Returns three arrays of the broadcast shape. Chapter "The endpoints and sampling".
+    """
+    ab_t, ab_p = _pair(alpha_bar_t, alpha_bar_prev)
+    check.choice(variance, "variance", VARIANCES)
+    ratio = ab_t / ab_p                      # α' = 1 − β'
+    beta = 1.0 - ratio
+    one_minus_t, one_minus_p = 1.0 - ab_t, 1.0 - ab_p
+    coef_x0 = beta * np.sqrt(ab_p) / one_minus_t
+    coef_xt = np.sqrt(ratio) * one_minus_p / one_minus_t
+    var = beta * one_minus_p / one_minus_t if variance == "posterior" else beta
+    sigma = np.where(ab_p == 1.0, 0.0, np.sqrt(var))
+    return coef_x0, coef_xt, sigma
+
+
+def ddim_coefficients(alpha_bar_t, alpha_bar_prev, eta: float = 0.0):
+    """One DDIM step x_prev = coef_x0·x̂₀ + coef_eps·ε̂ + sigma·z (Song et al. 2021, eq. 12). float64 NumPy.
+
+    sigma = η·√((1−ᾱ_prev)/(1−ᾱ_t))·√(1 − ᾱ_t/ᾱ_prev) (eq. 16), coef_x0 = √ᾱ_prev,
+    coef_eps = √(1 − ᾱ_prev − sigma²). η = 0 is deterministic (the probability-flow ODE's Euler step
+    in x/√ᾱ); η = 1 gives sigma² = β̃' and exactly the ancestral DDPM step with σ² = β̃ (same mean and
+    variance). ``eta`` ∈ [0, 1]. Chapter "The endpoints and sampling".
+    """
+    ab_t, ab_p = _pair(alpha_bar_t, alpha_bar_prev)
+    eta = check.real(eta, "eta", low=0, high=1)
+    var = (1.0 - ab_p) / (1.0 - ab_t) * (1.0 - ab_t / ab_p)
+    sigma = eta * np.sqrt(var)
+    # 1 − ᾱ_prev − σ² rewritten as a sum of non-negative terms, so that it is exactly 0 where it should
+    # be (η = 1 at ᾱ_t = 0) instead of a rounding residue (or a negative number, NaN under the root).
+    rest = (1.0 - eta ** 2) + eta ** 2 * ab_t * (1.0 - ab_p) / (ab_p * (1.0 - ab_t))
+    coef_eps = np.sqrt((1.0 - ab_p) * rest)
+    return np.sqrt(ab_p), coef_eps, sigma
+
+
+def euler_update(x0_hat, d, sigma_next):
+    """Karras et al. 2022, Alg. 1 line 5: y' = y + (σ' − σ)·d, written as x̂₀ + σ'·d.
+
+    With y = x_t/√ᾱ (the VE variable), d = (y − x̂₀)/σ equals ε̂, so the two forms are the same number;
+    this one needs no y and stays finite at σ = ∞ (zero terminal SNR). Works on NumPy arrays and
+    torch tensors alike (used by :func:`sample_euler` and the exact Gaussian analysis).
+    """
+    return x0_hat + sigma_next * d
+
+
+def heun_update(x0_hat, d, d_next, sigma, sigma_next):
+    """Karras et al. 2022, Alg. 1 line 8: y' = y + (σ' − σ)·(d + d')/2, written without y.
+
+    Substituting y = x̂₀ + σ·d gives x̂₀ + σ'·d + (σ' − σ)(d' − d)/2: the same number, without the
+    cancellation of two large VE values when σ is large (float32). Needs finite σ. Works on NumPy
+    arrays and torch tensors alike.
+    """
+    return x0_hat + sigma_next * d + 0.5 * (sigma_next - sigma) * (d_next - d)
+
+
+def _sigma_of(ab: float) -> float:
+    """σ = √((1−ᾱ)/ᾱ), +inf at ᾱ = 0 and 0 at ᾱ = 1."""
+    return float("inf") if ab == 0.0 else float(np.sqrt((1.0 - ab) / ab))
+
+
+def _setup(model_fn, process, shape, steps, spacing, eta, prediction, generator, x_T, *, eta_ok=False):
+    from .process import PREDICTIONS, Process  # process imports torch; keep the grid functions light
+    import torch
+
+    if not callable(model_fn):
+        raise ValueError("model_fn must be callable as model_fn(x_t, t_index)")
+    if not isinstance(process, Process):
+        raise ValueError(f"process must be a sched_lib.process.Process, got {type(process).__name__}")
+    check.choice(prediction, "prediction", PREDICTIONS)
+    eta = check.real(eta, "eta", low=0, high=1)
+    if eta != 0 and not eta_ok:
+        raise ValueError(f"eta applies to the 'ddim' sampler only (got eta={eta:g}); leave it at 0")
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise ValueError(f"shape must be a tuple of positive ints (N, ...), got {shape!r}") from None
+    if not shape or min(shape) < 1:
+        raise ValueError(f"shape must be a non-empty tuple of positive ints (N, ...), got {shape}")
+    k, ab_t, ab_prev = sampling_steps(process.q.alpha_bar, steps, spacing)
+    if x_T is None:
+        dev = generator.device if isinstance(generator, torch.Generator) else process.device
+        x = torch.randn(shape, generator=generator, device=dev, dtype=process.dtype).to(process.device)
+    else:
+        if not isinstance(x_T, torch.Tensor) or tuple(x_T.shape) != shape:
+            raise ValueError(f"x_T must be a tensor of shape {shape}")
+        x = x_T.to(device=process.device, dtype=process.dtype)
+    return x, k, ab_t, ab_prev
+
+
+def _noise(x, generator):
+    import torch
+    if isinstance(generator, torch.Generator) and generator.device != x.device:
+        return torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def _denoise(model_fn, process, x, k: int, prediction: str, clip_x0: bool):
+    """Call the model at step index k and return (x̂₀, ε̂), both of x's shape and dtype."""
+    import torch
+    t = torch.full((x.shape[0],), int(k), dtype=torch.long, device=x.device)
+    out = model_fn(x, t)
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        raise ValueError(f"model_fn must return a tensor of x's shape {tuple(x.shape)}, got "
+                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+    out = out.to(x.dtype)
+    x0_hat = process.predict_x0(x, t, out, prediction)
+    if clip_x0:
+        x0_hat = x0_hat.clamp(-1.0, 1.0)
+        return x0_hat, process.eps_from_x0(x, t, x0_hat)  # improved-diffusion: ε̂ from the clipped x̂₀
+    return x0_hat, process.predict_eps(x, t, out, prediction)
+
+
+def _progress(n, progress, desc):
+    if check.flag(progress, "progress"):
+        from tqdm.auto import tqdm
+        return tqdm(range(n), desc=desc)
+    return range(n)
+
+
+def sample_ddpm(model_fn, process, shape, *, steps: int, spacing: str = "trailing", eta: float = 0.0,
+                prediction: str = "eps", generator=None, x_T=None, progress: bool = False,
+                clip_x0: bool = False, variance: str = "posterior"):
+    """Ancestral DDPM sampling (Ho et al. 2020, Alg. 2 and eq. 11) on a grid of ``steps`` steps.
+
+    Each step draws x_prev ~ N(μ̃(x̂₀, x_t), σ²I) of the respaced chain (:func:`ddpm_coefficients`);
+    ``variance`` = "posterior" (σ² = β̃) or "beta" (σ² = β). ``eta`` must be 0. Returns a tensor of
+    ``shape`` in ``process.dtype``. See :func:`sample` for the common arguments.
+    """
+    import torch
+    check.choice(variance, "variance", VARIANCES)
+    x, k, ab_t, ab_prev = _setup(model_fn, process, shape, steps, spacing, eta, prediction, generator, x_T)
+    c_x0, c_xt, sig = ddpm_coefficients(ab_t, ab_prev, variance)
+    with torch.no_grad():
+        for i in _progress(len(k), progress, "ddpm"):
+            x0_hat, _ = _denoise(model_fn, process, x, k[i], prediction, clip_x0)
+            x_new = float(c_x0[i]) * x0_hat + float(c_xt[i]) * x
+            if sig[i] > 0:
+                x_new = x_new + float(sig[i]) * _noise(x, generator)
+            x = x_new
+    return x
+
+
+def sample_ddim(model_fn, process, shape, *, steps: int, spacing: str = "trailing", eta: float = 0.0,
+                prediction: str = "eps", generator=None, x_T=None, progress: bool = False,
+                clip_x0: bool = False):
+    """DDIM sampling (Song et al. 2021, eq. 12) with stochasticity ``eta`` ∈ [0, 1].
+
+    x_prev = √ᾱ_prev·x̂₀ + √(1−ᾱ_prev−σ²)·ε̂ + σz (:func:`ddim_coefficients`); η = 0 is deterministic.
+    Unlike diffusers' ``DDIMScheduler`` (which steps back by T // steps whatever the spacing) the
+    previous step is always the next grid entry; the two agree for "leading" and "trailing" when
+    steps divides T. Returns a tensor of ``shape`` in ``process.dtype``.
+    """
+    import torch
+    x, k, ab_t, ab_prev = _setup(model_fn, process, shape, steps, spacing, eta, prediction, generator, x_T,
+                                 eta_ok=True)
+    c_x0, c_eps, sig = ddim_coefficients(ab_t, ab_prev, eta)
+    with torch.no_grad():
+        for i in _progress(len(k), progress, "ddim"):
+            x0_hat, eps_hat = _denoise(model_fn, process, x, k[i], prediction, clip_x0)
+            x_new = float(c_x0[i]) * x0_hat + float(c_eps[i]) * eps_hat
+            if sig[i] > 0:
+                x_new = x_new + float(sig[i]) * _noise(x, generator)
+            x = x_new
+    return x
+
+
+def sample_euler(model_fn, process, shape, *, steps: int, spacing: str = "trailing", eta: float = 0.0,
+                 prediction: str = "eps", generator=None, x_T=None, progress: bool = False,
+                 clip_x0: bool = False):
+    """Euler's method for the probability-flow ODE in σ (Karras et al. 2022, Alg. 1 without line 6-8).
+
+    The VP state x_t is mapped to the VE variable y = x_t/√ᾱ (σ = √((1−ᾱ)/ᾱ)), where the ODE is
+    dy/dσ = (y − D(y; σ))/σ with D = x̂₀; the σ grid is σ at the visited steps, then 0. Each step is
+    :func:`euler_update`, and y is mapped back by x = √ᾱ·y. In exact arithmetic this is DDIM with η = 0
+    (Karras et al. 2022, §3 and Appendix B). A zero-terminal-SNR start (σ = ∞) is a valid first step.
+    One model call per step. Returns a tensor of ``shape`` in ``process.dtype``.
+    """
+    import torch
+    x, k, ab_t, ab_prev = _setup(model_fn, process, shape, steps, spacing, eta, prediction, generator, x_T)
+    with torch.no_grad():
+        for i in _progress(len(k), progress, "euler"):
+            x0_hat, d = _denoise(model_fn, process, x, k[i], prediction, clip_x0)
+            y_next = euler_update(x0_hat, d, _sigma_of(ab_prev[i]))
+            x = float(np.sqrt(ab_prev[i])) * y_next
+    return x
+
+
+def sample_heun(model_fn, process, shape, *, steps: int, spacing: str = "trailing", eta: float = 0.0,
+                prediction: str = "eps", generator=None, x_T=None, progress: bool = False,
+                clip_x0: bool = False):
+    """Heun's 2nd-order method for the probability-flow ODE in σ (Karras et al. 2022, Alg. 1).
+
+    As :func:`sample_euler`, plus the trapezoidal correction :func:`heun_update` with the model
+    evaluated at the next grid step, except on the last step (σ' = 0, as in Alg. 1) and on a first
+    step from σ = ∞ (zero terminal SNR; the trapezoid over an infinite interval is undefined), which
+    are Euler steps. 2·steps − 1 model calls (one fewer per Euler step). Returns a tensor of ``shape``.
+    """
+    import torch
+    x, k, ab_t, ab_prev = _setup(model_fn, process, shape, steps, spacing, eta, prediction, generator, x_T)
+    with torch.no_grad():
+        for i in _progress(len(k), progress, "heun"):
+            sigma, sigma_next = _sigma_of(ab_t[i]), _sigma_of(ab_prev[i])
+            x0_hat, d = _denoise(model_fn, process, x, k[i], prediction, clip_x0)
+            y_next = euler_update(x0_hat, d, sigma_next)
+            if sigma_next > 0 and np.isfinite(sigma):
+                x_euler = float(np.sqrt(ab_prev[i])) * y_next
+                _, d_next = _denoise(model_fn, process, x_euler, k[i + 1], prediction, clip_x0)
+                y_next = heun_update(x0_hat, d, d_next, sigma, sigma_next)
+            x = float(np.sqrt(ab_prev[i])) * y_next
+    return x
+
+
+_SOLVERS = {
+    "ddpm": sample_ddpm,
+    "ddpm_large": lambda *a, **kw: sample_ddpm(*a, **kw, variance="beta"),
+    "ddim": sample_ddim,
+    "euler": sample_euler,
+    "heun": sample_heun,
+}
+
+
+def sample(name: str, model_fn, process, shape, *, steps: int, spacing: str = "trailing", eta: float = 0.0,
+           prediction: str = "eps", generator=None, x_T=None, progress: bool = False, clip_x0: bool = False):
+    """Draw samples with a named solver: ``sample("ddim", model_fn, process, (16, 3, 32, 32), steps=50)``.
+
+    ``name`` ∈ {"ddpm" (ancestral, σ² = β̃), "ddpm_large" (σ² = β), "ddim", "euler", "heun"}.
+    ``model_fn(x_t, t_index)`` gets x_t (N, ...) in ``process.dtype`` and t_index (N,) int64 0-indexed
+    steps, and returns the ε, x₀ or v prediction (``prediction``). ``steps`` and ``spacing`` pick the grid
+    (:func:`timesteps`; note "trailing" is the default here, as Lin et al. 2024 recommend, while
+    diffusers defaults to "leading"). ``eta`` is DDIM's only. ``generator`` (a torch.Generator) makes
+    x_T and the noise reproducible; ``x_T`` overrides the N(0, I) start. ``clip_x0`` clamps x̂₀ to
+    [−1, 1] (improved-diffusion's ``clip_denoised``; off by default; the exact Gaussian analysis
+    assumes it off). ``progress`` shows a tqdm bar. ε-prediction on a zero-terminal-SNR schedule raises
+    ``ValueError`` at the first step (x̂₀ is undefined at ᾱ = 0). Sampling runs under
+    ``torch.no_grad()``. Chapter "The endpoints and sampling".
+    """
+    if name not in _SOLVERS:
+        raise ValueError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+    return _SOLVERS[name](model_fn, process, shape, steps=steps, spacing=spacing, eta=eta, prediction=prediction,
+                          generator=generator, x_T=x_T, progress=progress, clip_x0=clip_x0)
