@@ -27,9 +27,10 @@ def timesteps(num_train_timesteps: int, num_inference_steps: int, spacing: str =
     * ``"linspace"``: round(linspace(0, T−1, N)), reversed;
     * ``"leading"``: arange(N)·(T // N), reversed, plus ``steps_offset`` (DDIM's original; never
       visits the last step, e.g. 900…0 for T = 1000, N = 10);
-    * ``"trailing"``: round(arange(T, 0, −T/N)) − 1 (starts at the last step, 999…99). As in diffusers,
-      when T/N is not exact the float ``arange`` can yield N + 1 values (T = 1000, N = 3 gives
-      999, 666, 333, 0); it is reproduced, not corrected, so grids match diffusers step for step.
+    * ``"trailing"``: round(arange(T, 0, −T/N)) − 1 (starts at the last step, 999…99). When T/N is not
+      exact, diffusers' float ``arange`` can yield one value too many, and that value is the invalid
+      step −1 (T = 1000, N = 61 gives 62 steps ending 15, −1; as an index, −1 silently reads the *last*
+      step). Here the grid stops after N steps: the N values are diffusers' own, the −1 is dropped.
 
     ``steps_offset`` applies to ``"leading"`` only, as in diffusers (Stable Diffusion uses 1).
     """
@@ -46,7 +47,7 @@ def timesteps(num_train_timesteps: int, num_inference_steps: int, spacing: str =
         if out.max() > T - 1:
             raise ValueError(f"steps_offset={offset} pushes the grid past the last step {T - 1}")
         return out
-    return np.round(np.arange(T, 0, -T / N)).astype(np.int64) - 1
+    return (np.round(np.arange(T, 0, -T / N)).astype(np.int64) - 1)[:N]
 
 
 def karras_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,

@@ -17,18 +17,20 @@ from sched_lib.checks.endpoints_and_sampling import (
 
 
 def trailing_solution(T, N):
-    return np.round(np.arange(T, 0, -T / N)).astype(np.int64) - 1
+    return (np.round(np.arange(T, 0, -T / N)).astype(np.int64) - 1)[:N]
 
 
 def test_trailing_accepts_solution(capsys):
     check_trailing_timesteps(trailing_solution)
+    # A linspace grid has the same N values as the float arange, so it is a correct answer too.
+    check_trailing_timesteps(lambda T, N: np.round(np.linspace(T, T / N, N)).astype(np.int64) - 1)
     assert "Correct" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("wrong, message", [
     (lambda T, N: np.round(np.arange(T, 0, -T / N)).astype(np.int64), "0-based"),              # 1-based
     (lambda T, N: trailing_solution(T, N)[::-1], "ascending"),
-    (lambda T, N: np.round(np.linspace(T, T / N, N)).astype(np.int64) - 1, r"diffusers returns \d+"),
+    (lambda T, N: np.round(np.arange(T, 0, -T / N)).astype(np.int64) - 1, "overshoots"),         # raw diffusers
     (lambda T, N: (np.arange(N) * (T // N))[::-1], "starts at"),                                 # leading
     (lambda T, N: np.round(np.arange(T - 1, -1, -T / N)).astype(np.int64), "differs from diffusers"),
     (lambda T, N: np.arange(T, 0, -T / N) - 1, "non-integer"),                                   # unrounded

@@ -28,3 +28,11 @@ def test_karras_grid_shape_and_ends():
 def test_bad_grid_arguments(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_trailing_never_returns_the_invalid_step():
+    # diffusers' trailing grid has N + 1 entries ending in -1 for 4 values of N <= 200 at T = 1000 (e.g. 61).
+    for T in (50, 999, 1000, 4000):
+        for N in range(1, min(T, 300) + 1):
+            grid = timesteps(T, N, "trailing")
+            assert grid.size == N and grid[0] == T - 1 and grid[-1] >= 0 and (np.diff(grid) < 0).all()

@@ -23,7 +23,7 @@ __all__ = ["check_trailing_timesteps", "check_zero_snr_rescale", "check_x0_from_
 # --------------------------------------------------------------------------------------------------
 
 def check_trailing_timesteps(trailing) -> None:
-    """Check ``trailing(T, N)``: diffusers' ``"trailing"`` grid, 0-based and descending."""
+    """Check ``trailing(T, N)``: diffusers' ``"trailing"`` grid, 0-based and descending, at most N steps."""
     from ..samplers import timesteps
 
     cases = [(1000, 10), (1000, 1), (1000, 50), (4000, 7), (50, 3), (1000, 16), (1000, 1000), (1000, 61),
@@ -46,18 +46,18 @@ def check_trailing_timesteps(trailing) -> None:
             fail(f"trailing({T}, {N}) starts at {int(out[0])}: trailing spacing starts at the last training "
                  f"step (index {T - 1})")
         if out.size != ref.size:
-            if ref.size == N + 1 and out.size == N:
-                fail(f"for (T, N) = ({T}, {N}) diffusers returns {N + 1} timesteps, not {N}: its float "
-                     "arange(T, 0, -T/N) overshoots by one value. Reproduce diffusers' arithmetic rather than "
-                     "forcing exactly N values")
-            fail(f"trailing({T}, {N}) has {out.size} values; diffusers' trailing grid has {ref.size}")
+            if out.size == N + 1 and out[-1] == -1:
+                fail(f"trailing({T}, {N}) has {N + 1} values ending in -1: the float arange(T, 0, -T/N) "
+                     "overshoots by one value, and -1 is not a timestep (as an index it reads the last step). "
+                     "Keep the first N values")
+            fail(f"trailing({T}, {N}) has {out.size} values; a grid of N = {N} sampling steps has {N}")
         if not np.array_equal(out, ref):
             i = int(np.flatnonzero(out != ref)[0])
             fail(f"trailing({T}, {N}) differs from diffusers' trailing spacing at position {i}: yours is "
                  f"{int(out[i])}, diffusers' is {int(ref[i])}. diffusers rounds the float grid first and "
                  "subtracts 1 afterwards")
-    passed("your grid matches diffusers' trailing spacing, including its extra final step -1 for "
-           "(T, N) = (1000, 61).")
+    passed("your grid matches diffusers' trailing spacing step for step, without its invalid extra step -1 "
+           "at (T, N) = (1000, 61).")
 
 
 # --------------------------------------------------------------------------------------------------
