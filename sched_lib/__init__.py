@@ -20,7 +20,23 @@ Public API (each function's docstring cites its paper, equation and chapter):
     ``vlb_weight_from_snr``, ``vlb_constant_term``; training densities ``UniformTime``, ``EDMLogNormal``,
     ``LogitNormalTime`` (``sample``, ``sample_log_snr``, ``log_snr_density``).
 ``sched_lib.samplers``
-    Sampling grids: ``timesteps(T, N, spacing)`` (diffusers' leading/trailing/linspace), ``karras_sigmas``.
+    Sampling grids: ``timesteps(T, N, spacing)`` (diffusers' leading/trailing/linspace), ``karras_sigmas``;
+    solvers with one signature: ``sample(name, model_fn, process, shape, steps=...)`` for DDPM, DDIM(η),
+    Euler and Heun, and their per-step coefficients ``ddpm_coefficients``, ``ddim_coefficients``.
+
+The lab engine (torch; imported on demand, not by ``import sched_lib``):
+
+``sched_lib.process``
+    ``Process(schedule)``: q(x_t|x₀), the posterior, ε/x₀/v conversions; ``training_loss``;
+    ``UniformSampler``, ``LossSecondMomentSampler`` (importance-sampled VLB).
+``sched_lib.gaussian``
+    Exact results for Gaussian data: ``fit_gaussian``, ``optimal_denoiser``, ``sampler_output_distribution``,
+    ``kl_to_data``, ``w2_to_data``.
+``sched_lib.data``, ``sched_lib.metrics``
+    ``load_cifar10`` (checksummed), ``load_sample_images``, ``toy_2d``; ``frechet_distance``, ``evaluate``
+    (FID via torch-fidelity where available, else the offline stand-in ``fd_randconv``, never called FID).
+``sched_lib.checks``, ``sched_lib.notebook``, ``sched_lib.provenance``
+    Exercise auto-checks (one module per chapter), ``glue`` for the notebooks, ``provenance_line``.
 
 Conventions: float64 NumPy in and out; t = 0 is data and t = T (or 1) is noise; arrays indexed by step
 start at t = 1; log is natural. Bad input raises ``ValueError`` naming the argument and what is allowed.
