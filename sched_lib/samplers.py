@@ -252,18 +252,11 @@ def sample_ddpm(model_fn, process, shape, *, steps: int, spacing: str = "trailin
     ``variance`` = "posterior" (σ² = β̃) or "beta" (σ² = β). ``eta`` must be 0. Returns a tensor of
     ``shape`` in ``process.dtype``. See :func:`sample` for the common arguments.
     """
-    import torch
     check.choice(variance, "variance", VARIANCES)
     x, k, ab_t, ab_prev = _setup(model_fn, process, shape, steps, spacing, eta, prediction, generator, x_T)
     c_x0, c_xt, sig = ddpm_coefficients(ab_t, ab_prev, variance)
-    with torch.no_grad():
-        for i in _progress(len(k), progress, "ddpm"):
-            x0_hat, _ = _denoise(model_fn, process, x, k[i], prediction, clip_x0)
-            x_new = float(c_x0[i]) * x0_hat + float(c_xt[i]) * x
-            if sig[i] > 0:
-                x_new = x_new + float(sig[i]) * _noise(x, generator)
-            x = x_new
-    return x
+    return _affine_steps("ddpm", model_fn, process, x, k, (c_x0, c_xt, sig), "xt", prediction, clip_x0,
+                         generator, progress)
 
 
 def sample_ddim(model_fn, process, shape, *, steps: int, spacing: str = "trailing", eta: float = 0.0,
@@ -276,14 +269,21 @@ def sample_ddim(model_fn, process, shape, *, steps: int, spacing: str = "trailin
     previous step is always the next grid entry; the two agree for "leading" and "trailing" when
     steps divides T. Returns a tensor of ``shape`` in ``process.dtype``.
     """
-    import torch
     x, k, ab_t, ab_prev = _setup(model_fn, process, shape, steps, spacing, eta, prediction, generator, x_T,
                                  eta_ok=True)
     c_x0, c_eps, sig = ddim_coefficients(ab_t, ab_prev, eta)
+    return _affine_steps("ddim", model_fn, process, x, k, (c_x0, c_eps, sig), "eps", prediction, clip_x0,
+                         generator, progress)
+
+
+def _affine_steps(name, model_fn, process, x, k, coefficients, second, prediction, clip_x0, generator, progress):
+    """Run x_prev = c_x0·x̂₀ + c·y + σ·z down the grid, y = x_t (DDPM, eq. 7) or ε̂ (DDIM, eq. 12)."""
+    import torch
+    c_x0, c_second, sig = coefficients
     with torch.no_grad():
-        for i in _progress(len(k), progress, "ddim"):
+        for i in _progress(len(k), progress, name):
             x0_hat, eps_hat = _denoise(model_fn, process, x, k[i], prediction, clip_x0)
-            x_new = float(c_x0[i]) * x0_hat + float(c_eps[i]) * eps_hat
+            x_new = float(c_x0[i]) * x0_hat + float(c_second[i]) * (x if second == "xt" else eps_hat)
             if sig[i] > 0:
                 x_new = x_new + float(sig[i]) * _noise(x, generator)
             x = x_new

@@ -76,7 +76,6 @@ def check_q_sample(q_sample) -> None:
         alpha_bar = np.cumprod(1.0 - betas)
         for t in sorted({1, 2, min(10, T), T // 4 or 1, T // 2 or 1, T}):
             where = f"{label} schedule, t = {t} of T = {T}"
-            ab = alpha_bar[t - 1]
             zero = _call(q_sample, where, np.zeros(shape), t, np.zeros(shape), betas.copy())
             zero = as_array(zero, f"q_sample(x0=0, t={t}, eps=0)", shape)
             if np.abs(zero).max() > 1e-12:
