@@ -238,6 +238,15 @@ class UniformTime:
 
     log_snr_fn: Callable
 
+    def __post_init__(self):
+        if not callable(self.log_snr_fn):
+            raise ValueError(f"log_snr_fn must be a callable t -> log-SNR (e.g. schedules.cosine_log_snr), "
+                             f"got {type(self.log_snr_fn).__name__}")
+        ends = np.asarray(self.log_snr_fn(np.array([0.0, 0.5, 1.0])), dtype=np.float64)
+        if ends.shape != (3,) or np.isnan(ends).any() or not (ends[0] > ends[1] > ends[2]):
+            raise ValueError("log_snr_fn must map an array of t in [0, 1] to a decreasing log-SNR of the same "
+                             f"shape (got {ends!r} at t = 0, 0.5, 1)")
+
     def sample(self, n: int, rng=None) -> np.ndarray:
         """n draws of t ∼ U(0, 1)."""
         return _rng(rng).random(check.num_steps(n, "n"))

@@ -166,6 +166,7 @@ def test_logistic_density_is_uniform():
 def test_density_parameters_are_validated():
     for call in (lambda: W.EDMLogNormal(p_std=0), lambda: W.LogitNormalTime(scale=-1),
                  lambda: W.EDMLogNormal(p_mean=np.nan), lambda: W.EDMLogNormal().sample(0),
-                 lambda: W.LogitNormalTime().sample(5, rng="x")):
+                 lambda: W.LogitNormalTime().sample(5, rng="x"), lambda: W.UniformTime("cosine"),
+                 lambda: W.UniformTime(lambda t: t), lambda: W.UniformTime(lambda t: 0.0)):
         with pytest.raises(ValueError):
             call()
