@@ -168,3 +168,13 @@ def test_ddpm_linear_terminal_snr_matches_lin_et_al_table_1():
         q = get_schedule_quantities(S.get_schedule(name, 1000))
         np.testing.assert_allclose(q.snr[-1], snr_T, rtol=5e-4)
         np.testing.assert_allclose(q.sqrt_alpha_bar[-1], root, rtol=5e-4)
+
+
+@pytest.mark.parametrize("shift", [0.5, 1.0, 3.0, 7.5])
+def test_sd3_time_shift_matches_diffusers_flow_match(shift):
+    # diffusers FlowMatchEulerDiscreteScheduler.__init__: sigmas = shift * s / (1 + (shift - 1) * s), float32.
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    base = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0).sigmas.double().numpy()
+    hf = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift).sigmas.double().numpy()
+    np.testing.assert_allclose(S.sd3_time_shift(base, shift), hf, **FLOAT32)
