@@ -1,0 +1,333 @@
+"""Browser test of the built website: every page, as a reader's browser shows it.
+
+Run after the book build (``jupyter-book build . -W -n --keep-going``). It serves ``_build/html`` on
+127.0.0.1 (a free port) and opens every page in headless Chromium driven by Selenium (Debian's
+``chromium`` and ``chromium-driver``; no browser is downloaded). On each page it checks that
+
+- MathJax typeset all the math (every Sphinx ``.math`` element holds an ``mjx-container``, no
+  ``mjx-merror``, no raw ``\\(``, ``\\[`` or ``\\begin{`` left in the text) with the MathJax copy that the
+  site serves itself (no script or stylesheet comes from another host: the site works offline);
+- every ``<img>`` loaded (``naturalWidth > 0``);
+- the browser console has no ``SEVERE`` message (failed loads, JavaScript errors);
+- every same-site link resolves to a file of the built site and, when it has a ``#fragment``, to an
+  element with that id on the target page;
+
+and, once each: a solution dropdown opens and closes when its toggle is clicked, and the search page finds
+"cosine". Screenshots of a few pages go to ``_build/html/_screenshots/`` (the CI artifact).
+
+The test is skipped, with the reason, when there is no built site or no Chromium/chromedriver/Selenium, so
+that ``python -m pytest`` works on a fresh clone. Set ``SCHED_LIB_SITE_TEST=required`` (CI does) to turn
+those skips into failures.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import os
+import re
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+SHOTS = SITE / "_screenshots"
+REQUIRED = os.environ.get("SCHED_LIB_SITE_TEST", "").lower() == "required"
+CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# The flags a root, offline, display-less machine needs; a fresh --user-data-dir is added per run.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+)
+# Pages that are not content: Sphinx's generated index and search pages (search is checked on its own).
+NOT_PAGES = {"genindex.html", "search.html"}
+CHAPTER = "chapters/snr.html"  # has display math, a figure and solution dropdowns
+TIMEOUT = 30  # seconds to wait for MathJax, images or search results on one page
+
+
+def _skip_reason() -> str | None:
+    if not (SITE / "index.html").is_file():
+        return f"no built site at {SITE.relative_to(ROOT)}: run `jupyter-book build .` first"
+    for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)):
+        if not Path(path).is_file():
+            return f"{name} not found (apt-get install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install selenium)"
+    return None
+
+
+def _is_redirect(path: Path) -> bool:
+    head = path.read_text(encoding="utf8", errors="replace")[:2000].lower()
+    return 'http-equiv="refresh"' in head
+
+
+def site_pages() -> list[str]:
+    """Every content page of the built site, as a path relative to ``_build/html``."""
+    if not SITE.is_dir():
+        return []
+    pages = []
+    for path in sorted(SITE.rglob("*.html")):
+        rel = path.relative_to(SITE)
+        if any(part.startswith(("_", ".")) for part in rel.parts) or rel.as_posix() in NOT_PAGES:
+            continue  # _static, _sources, _images, _screenshots, ...
+        if not _is_redirect(path):
+            pages.append(rel.as_posix())
+    return pages
+
+
+def _page_params():
+    reason = _skip_reason()
+    if reason and not REQUIRED:
+        return [pytest.param("(site)", marks=pytest.mark.skip(reason=reason))]
+    return site_pages() or ["(no pages)"]
+
+
+@functools.cache
+def _ids(path: Path) -> frozenset[str]:
+    """The ids (and ``<a name>`` anchors) written in a built HTML file."""
+    text = path.read_text(encoding="utf8", errors="replace")
+    found = re.findall(r'\sid="([^"]*)"', text) + re.findall(r'<a\s[^>]*\bname="([^"]*)"', text)
+    return frozenset(html.unescape(x) for x in found)
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url():
+    reason = _skip_reason()
+    if reason:
+        (pytest.fail if REQUIRED else pytest.skip)(reason)
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(site_url, tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver and browser: Selenium Manager is never asked to download anything.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(TIMEOUT)
+    driver.set_script_timeout(TIMEOUT)
+    SHOTS.mkdir(exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+_WAIT_FOR_MATHJAX = """
+const done = arguments[arguments.length - 1];
+const m = window.MathJax;
+if (!m || !m.startup || !m.startup.promise) { done("not loaded"); return; }
+m.startup.promise.then(() => done("ok"), (e) => done("error: " + e));
+"""
+
+_WAIT_FOR_IMAGES = """
+const done = arguments[arguments.length - 1];
+const imgs = Array.from(document.images);
+imgs.forEach((img) => { img.loading = "eager"; });
+Promise.all(imgs.map((img) => img.complete ? null : new Promise((resolve) => {
+  img.addEventListener("load", resolve); img.addEventListener("error", resolve);
+  setTimeout(resolve, 15000);
+}))).then(() => done(imgs.map((img) => [img.getAttribute("src"), img.naturalWidth])));
+"""
+
+_INSPECT = r"""
+const maths = Array.from(document.querySelectorAll(".math"));
+const skip = "script, style, pre, code, textarea, mjx-container";
+const raw = [];
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+  if (node.parentElement && node.parentElement.closest(skip)) continue;
+  if (/\\\(|\\\[|\\begin\{/.test(node.textContent)) raw.push(node.textContent.trim().slice(0, 120));
+}
+const here = location.origin;
+return {
+  math: maths.length,
+  untypeset: maths.filter((e) => !e.querySelector("mjx-container"))
+                  .map((e) => e.textContent.trim().slice(0, 120)),
+  // A TeX error is an <merror>; an undefined macro is, with the noundefined package, the macro's name
+  // in red (no merror), so look at the MathML of each typeset expression.
+  merrors: (window.MathJax && MathJax.startup && MathJax.startup.document && MathJax.startup.toMML)
+    ? Array.from(MathJax.startup.document.math)
+        .filter((item) => /<merror|mathcolor="red"/.test(MathJax.startup.toMML(item.root)))
+        .map((item) => String(item.math).trim().slice(0, 120))
+    : Array.from(document.querySelectorAll("mjx-merror")).map((e) => e.textContent.slice(0, 120)),
+  raw: raw,
+  hrefs: Array.from(document.querySelectorAll("a[href]")).map((a) => a.href),
+  external: Array.from(document.querySelectorAll("script[src], link[rel~=stylesheet][href]"))
+                 .map((e) => e.src || e.href).filter((u) => new URL(u).origin !== here),
+};
+"""
+
+
+def _load(browser, url: str) -> None:
+    browser.get_log("browser")  # drop messages from the previous page
+    browser.get(url)
+
+
+def _severe(browser) -> list[str]:
+    return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _broken_links(hrefs: list[str], site_url: str) -> list[str]:
+    base = urlsplit(site_url)
+    broken = []
+    for href in sorted(set(hrefs)):
+        parts = urlsplit(href)
+        if parts.scheme not in ("http", "https") or parts.netloc != base.netloc:
+            continue  # another site (not checked: CI must not depend on the network) or mailto:
+        rel = unquote(parts.path).lstrip("/")
+        target = SITE / rel
+        if rel == "" or rel.endswith("/"):
+            target = target / "index.html"
+        if not target.is_file():
+            broken.append(f"{href} (no file {target.relative_to(SITE).as_posix()})")
+        elif parts.fragment and target.suffix == ".html" and unquote(parts.fragment) not in _ids(target):
+            broken.append(f"{href} (no id {unquote(parts.fragment)!r} on {target.relative_to(SITE).as_posix()})")
+    return broken
+
+
+def _scroll_to(browser, element) -> None:
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'}); window.scrollBy(0, -80);", element)
+
+
+def _screenshot(browser, name: str) -> None:
+    browser.save_screenshot(str(SHOTS / name))
+
+
+# --- the tests -------------------------------------------------------------------------------------
+
+
+def test_site_has_pages() -> None:
+    reason = _skip_reason()
+    if reason:
+        (pytest.fail if REQUIRED else pytest.skip)(reason)
+    pages = site_pages()
+    assert "intro.html" in pages and CHAPTER in pages, f"unexpected page list: {pages}"
+    assert (SITE / "_static" / "mathjax" / "tex-chtml-full.js").is_file(), (
+        "the site does not serve its own MathJax (sphinx.config.html_extra_path / mathjax_path in _config.yml)"
+    )
+
+
+@pytest.mark.parametrize("page", _page_params())
+def test_page(page: str, browser, site_url) -> None:
+    """Math typeset, images loaded, a quiet console and resolving links, on one page."""
+    _load(browser, site_url + page)
+    mathjax = browser.execute_async_script(_WAIT_FOR_MATHJAX)
+    images = browser.execute_async_script(_WAIT_FOR_IMAGES)
+    found = browser.execute_script(_INSPECT)
+    severe = _severe(browser)
+
+    problems = []
+    if found["math"] and mathjax != "ok":
+        problems.append(f"MathJax {mathjax} on a page with {found['math']} math elements")
+    if found["untypeset"]:
+        problems.append(f"{len(found['untypeset'])} math elements not typeset, e.g. {found['untypeset'][:3]}")
+    if found["merrors"]:
+        problems.append(f"TeX errors or undefined macros in: {found['merrors'][:5]}")
+    if found["raw"]:
+        problems.append(f"raw TeX in the text: {found['raw'][:3]}")
+    if found["external"]:
+        problems.append(f"scripts/stylesheets from another host (the site must work offline): {found['external']}")
+    bad_images = [src for src, width in images if not width]
+    if bad_images:
+        problems.append(f"images that did not load: {bad_images}")
+    if severe:
+        problems.append(f"console errors: {severe[:5]}")
+    broken = _broken_links(found["hrefs"], site_url)
+    if broken:
+        problems.append(f"{len(broken)} broken internal links: {broken[:10]}")
+    assert not problems, f"{page}:\n  " + "\n  ".join(problems)
+
+    if page == "intro.html":
+        _screenshot(browser, "intro.png")
+    elif page == "status.html":
+        _screenshot(browser, "status.png")
+    elif page == CHAPTER:
+        from selenium.webdriver.common.by import By
+
+        _scroll_to(browser, browser.find_element(By.CSS_SELECTOR, "div.math[id^='equation-']"))
+        _screenshot(browser, "chapter-math.png")
+        _scroll_to(browser, browser.find_element(By.CSS_SELECTOR, "figure img"))
+        _screenshot(browser, "chapter-figure.png")
+
+
+def test_solution_dropdown_opens_and_closes(browser, site_url) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _load(browser, site_url + CHAPTER)
+    browser.execute_async_script(_WAIT_FOR_MATHJAX)
+    solution = browser.find_element(By.CSS_SELECTOR, "div.solution.dropdown")
+    WebDriverWait(browser, TIMEOUT).until(lambda d: solution.find_elements(By.CSS_SELECTOR, "button.toggle-button"))
+    toggle = solution.find_element(By.CSS_SELECTOR, "button.toggle-button")
+    code = solution.find_element(By.CSS_SELECTOR, "div.cell_input pre")
+    assert "toggle-hidden" in solution.get_attribute("class") and not code.is_displayed(), (
+        "the solution is not folded when the page opens"
+    )
+
+    _scroll_to(browser, solution)
+    toggle.click()
+    WebDriverWait(browser, 5).until(lambda d: code.is_displayed())
+    assert "# @title" in code.text, "the opened solution does not show its code"
+    _screenshot(browser, "solution-open.png")
+
+    toggle.click()
+    WebDriverWait(browser, 5).until(lambda d: not code.is_displayed())
+    assert "toggle-hidden" in solution.get_attribute("class")
+    assert not _severe(browser)
+
+
+def test_search_finds_cosine(browser, site_url) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _load(browser, site_url + "search.html?q=cosine")
+    WebDriverWait(browser, TIMEOUT).until(
+        lambda d: "found" in d.find_element(By.CSS_SELECTOR, "#search-results").text.lower()
+    )
+    links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#search-results li a")]
+    assert any("chapters/classic_schedules.html" in href for href in links), (
+        f"searching 'cosine' does not find the chapter on the classic schedules: {links}"
+    )
+    assert not _severe(browser)
