@@ -35,6 +35,13 @@ The lab engine (torch; imported on demand, not by ``import sched_lib``):
 ``sched_lib.data``, ``sched_lib.metrics``
     ``load_cifar10`` (checksummed), ``load_sample_images``, ``toy_2d``; ``frechet_distance``, ``evaluate``
     (FID via torch-fidelity where available, else the offline stand-in ``fd_randconv``, never called FID).
+``sched_lib.likelihood``
+    Bits/dim from the VLB: ``bits_per_dim`` (all T terms or a stratified estimate), ``run_bits_per_dim``.
+``sched_lib.nets``, ``sched_lib.presets``, ``sched_lib.train``, ``sched_lib.sample``, ``sched_lib.evaluate``
+    The U-Net, the smoke/cpu/gpu presets, training with exact resume and DDP, and the three command lines
+    ``python -m sched_lib.train | sample | evaluate`` (``--help`` documents every flag).
+``sched_lib.plotting``, ``sched_lib.widgets``
+    Figure helpers and the ipywidgets schedule explorer of the labs.
 ``sched_lib.checks``, ``sched_lib.notebook``, ``sched_lib.provenance``
     Exercise auto-checks (one module per chapter), ``glue`` for the notebooks, ``provenance_line``.
 
