@@ -21,7 +21,7 @@ import numpy as np
 from . import _validate as check
 from .schedules import (Schedule, alpha_bar_from_log_snr, betas_from_alpha_bar, chen_cosine_alpha_bar,
                         chen_sigmoid_alpha_bar, cosine_log_snr, log_snr_from_alpha_bar, logistic_log_snr,
-                        rectified_flow_log_snr, schedule_params, shifted_cosine_log_snr)
+                        piecewise_log_snr, rectified_flow_log_snr, schedule_params, shifted_cosine_log_snr)
 
 __all__ = [
     "resolution_shift",
@@ -73,7 +73,7 @@ def continuous_log_snr_fn(name: str, **params) -> Callable | None:
     """The continuous-time log-SNR curve t ↦ λ(t), t ∈ [0, 1], behind the named schedule, or None.
 
     Defined for the schedules given by a curve (cosine, chen_sigmoid, chen_cosine, logistic,
-    shifted_cosine, rectified_flow), with the same parameters as :func:`sched_lib.get_schedule`.
+    piecewise_log_snr, shifted_cosine, rectified_flow), with the same parameters as :func:`sched_lib.get_schedule`.
     None for the β-ramp schedules (linear, scaled_linear, quad, quadratic, beta_sigmoid), which exist only
     as chains, and for ``zero_terminal_snr=True`` (the rescale is defined on the chain). Discretisation
     details of the chain (the cosine's 0.999 clip on β) are not part of the curve.
@@ -96,6 +96,7 @@ def continuous_log_snr_fn(name: str, **params) -> Callable | None:
         "chen_sigmoid": from_alpha_bar(lambda t: chen_sigmoid_alpha_bar(t, **p)),
         "chen_cosine": from_alpha_bar(lambda t: chen_cosine_alpha_bar(t, **p)),
         "logistic": lambda t: logistic_log_snr(t, **p),
+        "piecewise_log_snr": lambda t: piecewise_log_snr(t, **p),
         "shifted_cosine": lambda t: shifted_cosine_log_snr(t, **p),
         "rectified_flow": lambda t: rectified_flow_log_snr(t, **p),
     }

@@ -14,6 +14,8 @@ for curves defined by a finite log-SNR range, whose λ_t must stay exactly on th
 All arithmetic is float64. The word "sigmoid" names three different published schedules; here they are
 ``beta_sigmoid`` (diffusers/GeoDiff, a sigmoid ramp in β), ``chen_sigmoid`` (Chen 2023 / RIN, a sigmoid
 ramp in ᾱ) and ``logistic`` (ᾱ = sigmoid(λ) with λ linear in t, the "uniform log-SNR" schedule).
+``piecewise_log_snr`` is a reader-designed curve: λ linear between K knots at equally spaced t (lab
+"Design a schedule"); its one parameter, ``log_snr``, is a list, which survives a run's JSON config.
 
 Published schedules are never changed once committed (recorded lab outputs depend on them); add a new
 name instead (the rule of improved-diffusion's ``get_named_beta_schedule``).
@@ -41,6 +43,7 @@ __all__ = [
     "chen_sigmoid_alpha_bar",
     "chen_cosine_alpha_bar",
     "logistic_log_snr",
+    "piecewise_log_snr",
     "shifted_cosine_log_snr",
     "sd3_time_shift",
     "rectified_flow_log_snr",
@@ -178,6 +181,46 @@ def _log_snr_range(log_snr_max, log_snr_min):
     if hi <= lo:
         raise ValueError(f"log_snr_max must be greater than log_snr_min, got {hi:g} <= {lo:g}")
     return hi, lo
+
+
+def piecewise_log_snr(t, log_snr=(10.0, -10.0)) -> np.ndarray:
+    """A designed schedule: λ(t) interpolated linearly between knots at equally spaced t in [0, 1].
+
+    ``log_snr`` holds K >= 2 finite, strictly decreasing values λ_0 > λ_1 > ... > λ_{K−1}, placed at
+    t_k = k/(K−1); between two knots λ is linear in t, and ᾱ = sigmoid(λ) (Kingma et al. 2021, VDM eq. 3).
+    With K = 2 it is the ``logistic`` schedule with log_snr_max = λ_0 and log_snr_min = λ_1 (VDM §5);
+    more knots give any continuous, strictly decreasing, piecewise-linear log-SNR curve. This is the
+    form the seed's exercise 6 ("design your own schedule") is posed in, corrected to work in log-SNR
+    (seed errata; chapter "Schedules in log-SNR space"; lab "Design a schedule"). The ends are finite,
+    so ᾱ(1) = sigmoid(λ_{K−1}) > 0: no zero terminal SNR unless ``zero_terminal_snr=True`` is asked for.
+
+    Args:
+        t: times in [0, 1], any shape (float64).
+        log_snr: the knots, a sequence of K >= 2 finite, strictly decreasing numbers.
+
+    Returns:
+        float64 array of λ(t), the shape of ``t``.
+    """
+    t = check.unit_time(t)
+    knots = _log_snr_knots(log_snr)
+    return np.interp(t, np.linspace(0.0, 1.0, knots.size), knots)
+
+
+def _log_snr_knots(log_snr) -> np.ndarray:
+    """Check the knots of :func:`piecewise_log_snr`: 1-D, K >= 2, finite, strictly decreasing."""
+    if isinstance(log_snr, (str, bytes)) or np.ndim(log_snr) != 1:
+        raise ValueError(f"log_snr must be a list of at least 2 numbers (the knots), got {log_snr!r}")
+    if any(isinstance(v, (bool, np.bool_)) for v in log_snr):
+        raise ValueError(f"log_snr must hold numbers, not bools, got {list(log_snr)!r}")
+    knots = check.array(log_snr, "log_snr", ndim=1)
+    if knots.size < 2:
+        raise ValueError(f"log_snr needs at least 2 knots (the two ends of the curve), got {knots.size}")
+    bad = np.flatnonzero(np.diff(knots) >= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"log_snr must be strictly decreasing (t = 0 is data, t = 1 is noise); knot {i + 1} "
+                         f"({knots[i + 1]:g}) is not below knot {i} ({knots[i]:g})")
+    return knots
 
 
 def shifted_cosine_log_snr(t, d: float = 64, base: float = 64, log_snr_max: float = 15.0,
@@ -430,6 +473,12 @@ def _logistic(T, *, log_snr_max=10.0, log_snr_min=-10.0):
     return _from_log_snr(lambda t: logistic_log_snr(t, log_snr_max, log_snr_min), T)
 
 
+def _piecewise_log_snr(T, *, log_snr=(10.0, -10.0)):
+    """A designed piecewise-linear log-SNR curve, λ_t = λ(t/T) exactly (the ``logistic`` rule)."""
+    knots = tuple(float(v) for v in _log_snr_knots(log_snr))
+    return _from_log_snr(lambda t: piecewise_log_snr(t, knots), T)
+
+
 def _shifted_cosine(T, *, d=64.0, base=64.0, log_snr_max=15.0, log_snr_min=-15.0):
     """simple diffusion's shifted cosine log-SNR (Hoogeboom et al. 2023, eq. 5-6), read off at t/T."""
     return _from_log_snr(lambda t: shifted_cosine_log_snr(t, d, base, log_snr_max, log_snr_min), T)
@@ -475,6 +524,7 @@ _REGISTRY: dict[str, Callable] = {
     "chen_sigmoid": _chen_sigmoid,
     "chen_cosine": _chen_cosine,
     "logistic": _logistic,
+    "piecewise_log_snr": _piecewise_log_snr,
     "shifted_cosine": _shifted_cosine,
     "rectified_flow": _rectified_flow,
 }
@@ -509,7 +559,7 @@ def get_schedule(name: str, T: int = 1000, **params) -> Schedule:
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for schedule {name!r}; "
                          f"valid: {', '.join(valid)}")
-    full = {**valid, **params}
+    full = {k: tuple(v) if isinstance(v, list) else v for k, v in {**valid, **params}.items()}  # frozen lists
     zero_terminal = check.flag(full.pop("zero_terminal_snr"), "zero_terminal_snr")
     try:
         betas = _REGISTRY[name](T, **full)

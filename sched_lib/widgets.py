@@ -156,6 +156,9 @@ class ScheduleExplorer(widgets.VBox):
                 value = self.params[name].get(key, default)
                 if isinstance(default, bool):
                     w = widgets.Checkbox(value=bool(value), description=key, indent=False)
+                elif isinstance(default, (tuple, list)):  # e.g. piecewise_log_snr's knots: "10, 0, -10"
+                    w = widgets.Text(value=", ".join(f"{v:g}" for v in value), description=key,
+                                     layout=widgets.Layout(width="260px"), style={"description_width": "initial"})
                 else:
                     w = widgets.FloatText(value=float(value), description=key,
                                           layout=widgets.Layout(width="180px"),
@@ -169,7 +172,13 @@ class ScheduleExplorer(widgets.VBox):
             value = change["new"]
             if isinstance(default, bool):
                 value = bool(value)
-            if value == default:
+            elif isinstance(default, (tuple, list)):
+                try:
+                    value = tuple(float(v) for v in value.strip("[]() ").split(",") if v.strip())
+                except ValueError:
+                    self.message.value = f"{key}: write numbers separated by commas, got {change['new']!r}"
+                    return
+            if value == (tuple(default) if isinstance(default, list) else default):
                 self.params[name].pop(key, None)
             else:
                 self.params[name][key] = value

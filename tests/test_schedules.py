@@ -197,3 +197,51 @@ def test_flat_ratio_refused_rather_than_zero_beta():
     # A curve that stops decreasing gives β = 0: λ would be flat, which we refuse with a clear message.
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         S.betas_for_alpha_bar(lambda t: np.maximum(1 - t, 0.5), 10)
+
+
+# ------------------------------------------------------------------------------------------------
+# piecewise_log_snr: a reader-designed curve (lab "Design a schedule")
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hi, lo", [(10.0, -10.0), (7.0, -9.0), (3.5, -2.0)])
+@pytest.mark.parametrize("T", [1, 10, 1000])
+def test_two_knot_piecewise_is_the_logistic_schedule(hi, lo, T):
+    a = S.get_schedule("piecewise_log_snr", T, log_snr=[hi, lo])
+    b = S.get_schedule("logistic", T, log_snr_max=hi, log_snr_min=lo)
+    np.testing.assert_allclose(a.betas, b.betas, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(a.alpha_bar, b.alpha_bar, rtol=1e-12, atol=0)
+
+
+def test_piecewise_log_snr_hits_its_knots_and_is_linear_between():
+    knots = [9.0, 1.0, -1.0, -11.0]
+    t = np.linspace(0, 1, 4)
+    np.testing.assert_allclose(S.piecewise_log_snr(t, knots), knots, atol=1e-12)
+    np.testing.assert_allclose(S.piecewise_log_snr(np.array([1 / 6, 0.5]), knots), [5.0, 0.0], atol=1e-12)
+    # The chain reads the curve off at t/T exactly (no normalisation by alpha_bar(0)).
+    s = S.get_schedule("piecewise_log_snr", 300, log_snr=knots)
+    lam = get_schedule_quantities(s).log_snr
+    np.testing.assert_allclose(lam, S.piecewise_log_snr(np.arange(1, 301) / 300, knots), atol=1e-9)
+    assert dict(s.params) == {"log_snr": tuple(knots), "zero_terminal_snr": False}  # frozen as a tuple
+    assert S.get_schedule("piecewise_log_snr", 10, log_snr=knots, zero_terminal_snr=True).alpha_bar[-1] == 0
+
+
+@pytest.mark.parametrize("knots, word", [
+    ([5.0], "at least 2 knots"),
+    ([], "at least 2 knots"),
+    ([1.0, 1.0], "strictly decreasing"),
+    ([-5.0, 5.0], "strictly decreasing"),
+    ([8.0, 0.0, 1.0, -8.0], "knot 2 (1) is not below knot 1 (0)"),
+    ([8.0, float("nan")], "NaN"),
+    ([float("inf"), 0.0], "inf"),
+    ([8.0, -float("inf")], "inf"),
+    ("8,-8", "list of at least 2 numbers"),
+    (8.0, "list of at least 2 numbers"),
+    ([[8.0, -8.0]], "list of at least 2 numbers"),
+    ([True, False], "not bools"),
+    (["a", "b"], "real numbers"),
+])
+def test_piecewise_log_snr_refuses_bad_knots(knots, word):
+    with pytest.raises(ValueError) as err:
+        S.get_schedule("piecewise_log_snr", 10, log_snr=knots)
+    assert word in str(err.value)
+    assert "piecewise_log_snr" in str(err.value)

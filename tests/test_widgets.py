@@ -199,3 +199,17 @@ def test_plot_schedule_panels_and_images():
     assert img_axes[1].get_xlabel() == "b"
     with pytest.raises(ValueError, match="same length"):
         plot_images(img_axes, [np.zeros((4, 4, 3))], ["a", "b"])
+
+
+def test_list_parameters_are_edited_as_comma_separated_numbers():
+    e = schedule_explorer(dpi=30, schedules=("piecewise_log_snr",), T=100)
+    (box,) = e.param_box.children
+    assert box.description == "log_snr" and box.value == "10, -10"
+    box.value = "8, 0, -6"                                                          # as a user would type it
+    assert e.params["piecewise_log_snr"]["log_snr"] == (8.0, 0.0, -6.0)
+    assert "piecewise_log_snr" in e.drawn and e.message.value == ""
+    assert math.isclose(e.drawn["piecewise_log_snr"]["log_snr"][-1], -6.0, rel_tol=1e-12)
+    box.value = "8, zero"
+    assert "write numbers separated by commas" in e.message.value
+    box.value = "0, 8"                                                               # not decreasing
+    assert "piecewise_log_snr" not in e.drawn and "decreasing" in e.message.value
