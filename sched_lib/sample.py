@@ -5,7 +5,8 @@ rebuilds the run's process, and samples with :func:`sched_lib.samplers.sample` (
 Heun on a ``steps``-step grid with the given spacing; chapter "The endpoints and sampling"). The output
 ``.npz`` holds
 
-* ``images``: uint8, shape (N, 32, 32, 3), channels last, RGB (as :func:`sched_lib.data.load_cifar10`),
+* ``images``: uint8, shape (N, S, S, 3) with S the run's ``image_size`` (32 for CIFAR-10 as stored; 64 or 128
+  for a run on upsampled images), channels last, RGB (as :func:`sched_lib.data.load_cifar10`),
   converted from the samples in [−1, 1] by :func:`sched_lib.data.from_tensor` (clipped, rounded);
 * ``provenance``: a JSON string: sampler, steps, spacing, eta, clip_x0, seed, batch size, the run
   directory and its checkpoint step, which weights, the run's config, the sched_lib/torch/device line
@@ -39,7 +40,8 @@ __all__ = ["build_parser", "main", "sample_run"]
 def sample_run(run_dir, *, sampler: str, steps: int, num: int, spacing: str = "trailing", eta: float = 0.0,
                clip_x0: bool = False, seed: int = 0, batch_size: int = 256, weights: str = "ema",
                device=None, progress: bool = False):
-    """Sample ``num`` images from the run in ``run_dir``; returns ``(images uint8 (num, 32, 32, 3), provenance dict)``.
+    """Sample ``num`` images from the run in ``run_dir``; returns ``(images uint8 (num, S, S, 3), provenance dict)``,
+    S = the run's ``image_size`` (32, or 64/128 for a run on upsampled CIFAR-10).
 
     Args:
         run_dir: a :mod:`sched_lib.train` run directory (config.json + ckpt.pt).

@@ -22,6 +22,11 @@ What one step does (the same code for every preset and device):
    every log and checkpoint step (reading it every step would stall the GPU); no checkpoint is ever
    written after a non-finite step.
 
+Resolution (lab "Resolution"): ``image_size=64`` or ``128`` (``--image-size``) trains on CIFAR-10 upsampled by
+pixel repetition (:func:`upsample_batch`, applied to each batch after the flip), with the U-Net built for that
+input size; samples of such a run have that size too. Chapter "Schedules and Resolution" explains why
+upsampling changes the effective SNR (Hoogeboom et al. 2023, §3, eq. 4).
+
 A run directory holds ``config.json`` (the :class:`TrainConfig`, written once and compared on every
 restart: a different config is refused, naming the fields that differ), ``ckpt.pt`` (the state dicts of
 the model, its EMA and the optimiser, the step, RNG states, the VLB sampler's history: tensors and plain
@@ -45,6 +50,7 @@ import json
 import os
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -64,6 +70,7 @@ __all__ = [
     "AMP_MODES",
     "CHECKPOINT_FILE",
     "CONFIG_FILE",
+    "IMAGE_SIZES",
     "METRICS_FILE",
     "WEIGHTINGS",
     "ConfigMismatchError",
@@ -80,6 +87,7 @@ __all__ = [
     "step_seed",
     "train",
     "training_subset",
+    "upsample_batch",
 ]
 
 CONFIG_FILE = "config.json"
@@ -91,6 +99,8 @@ FORMAT_VERSION = 1
 WEIGHTINGS = tuple(list_weightings()) + ("vlb",)
 #: Mixed-precision modes of :class:`Runtime`.
 AMP_MODES = ("auto", "bf16", "fp16", "none")
+#: Image sizes a run can train at: CIFAR-10 as stored (32) or upsampled by 2 or 4 (:func:`upsample_batch`).
+IMAGE_SIZES = (32, 64, 128)
 #: CIFAR-10's training split has this many images.
 _CIFAR_TRAIN = 50_000
 
@@ -105,7 +115,12 @@ _NO_BAD_STEP = 2**62
 
 
 def _json_params(params, name: str) -> MappingProxyType:
-    """Check a parameter mapping (str keys, JSON scalar values) and freeze it, keys sorted."""
+    """Check a parameter mapping and freeze it, keys sorted.
+
+    Keys are non-empty strings; values are JSON scalars (finite numbers, bools, strings) or lists of
+    finite numbers (such as the knots of ``piecewise_log_snr``), which are frozen as tuples and written
+    to ``config.json`` as JSON lists.
+    """
     if params is None:
         params = {}
     if not hasattr(params, "items"):
@@ -116,10 +131,20 @@ def _json_params(params, name: str) -> MappingProxyType:
             raise ValueError(f"{name} keys must be non-empty strings, got {key!r}")
         if isinstance(value, (np.generic,)):
             value = value.item()
+        if isinstance(value, (list, tuple, np.ndarray)):
+            items = [v.item() if isinstance(v, np.generic) else v for v in np.asarray(value, dtype=object).tolist()] \
+                if isinstance(value, np.ndarray) else list(value)
+            if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                                    for v in items):
+                raise ValueError(f"{name}[{key!r}] must be a finite number, a bool, a string or a non-empty list "
+                                 f"of finite numbers, got {value!r}")
+            out[key] = tuple(items)
+            continue
         if not isinstance(value, (bool, int, float, str)) or (
             isinstance(value, float) and not np.isfinite(value)
         ):
-            raise ValueError(f"{name}[{key!r}] must be a finite number, a bool or a string, got {value!r}")
+            raise ValueError(f"{name}[{key!r}] must be a finite number, a bool, a string or a non-empty list "
+                             f"of finite numbers, got {value!r}")
         out[key] = value
     return MappingProxyType(out)
 
@@ -140,13 +165,21 @@ class TrainConfig:
         preset: the preset the sizes came from (a label; the sizes below are what counts).
         num_images ... eval_samples: the sizes (:class:`sched_lib.presets.Preset`); the ``num_images``
             training images are chosen by :func:`training_subset`.
-        net: the U-Net's sizes (:class:`sched_lib.nets.UNetConfig`; 32×32 RGB for CIFAR-10).
+        net: the U-Net's sizes (:class:`sched_lib.nets.UNetConfig`; RGB, ``net.image_size`` must equal
+            ``image_size``).
         T: number of diffusion steps of the discrete schedule (default 1000).
         cond: the network's noise-level input, ``"t"`` or ``"log_snr"`` (:func:`~sched_lib.nets.conditioning_table`).
         seed: seeds the initial weights and every step's randomness.
         weight_decay: AdamW's decoupled weight decay (0: Adam, as DDPM).
         grad_clip: clip the global gradient norm to this (DDPM: 1).
         hflip: random horizontal flips (DDPM's CIFAR-10 augmentation).
+        image_size: the side the model trains and samples at: 32 (CIFAR-10 as stored), 64 or 128 (CIFAR-10
+            upsampled by nearest-neighbour repetition, each pixel becoming a 2×2 or 4×4 block; see
+            :func:`upsample_batch`). Upsampling adds no information but makes the image redundant, so the
+            same log-SNR leaves its coarse structure easier to read: the reason resolution-shifted schedules
+            exist (Hoogeboom et al. 2023, §3, eq. 4; chapter "Schedules and Resolution"; lab "Resolution").
+            Left out of ``config.json`` when 32, so the configs (and run-directory hashes) of 32×32 runs
+            are the same as before the field existed, and old ``config.json`` files load as 32.
         format: config format version.
     """
 
@@ -173,6 +206,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     hflip: bool = True
     format: int = FORMAT_VERSION
+    image_size: int = 32
 
     def __post_init__(self):
         if not isinstance(self.schedule, str) or self.schedule not in list_schedules():
@@ -202,9 +236,14 @@ class TrainConfig:
             net = UNetConfig.from_dict(net)
         if not isinstance(net, UNetConfig):
             raise ValueError(f"net must be a UNetConfig, got {type(net).__name__}")
-        if net.image_size != 32 or net.in_channels != 3:
-            raise ValueError("net must take 32×32 RGB images (image_size=32, in_channels=3) to train on "
-                             f"CIFAR-10, got image_size={net.image_size}, in_channels={net.in_channels}")
+        if isinstance(self.image_size, bool) or self.image_size not in IMAGE_SIZES:
+            raise ValueError(f"image_size must be one of {IMAGE_SIZES} (CIFAR-10 as stored, or upsampled 2× or "
+                             f"4× by pixel repetition), got {self.image_size!r}")
+        object.__setattr__(self, "image_size", int(self.image_size))
+        if net.image_size != self.image_size or net.in_channels != 3:
+            raise ValueError(f"net must take {self.image_size}×{self.image_size} RGB images (image_size="
+                             f"{self.image_size}, in_channels=3) to train at image_size={self.image_size}, got "
+                             f"net.image_size={net.image_size}, in_channels={net.in_channels}")
         object.__setattr__(self, "net", net)
         # Build what the config names now, so that a bad parameter fails here, not at step 1.
         build_weighting(self, build_process(self))
@@ -215,8 +254,15 @@ class TrainConfig:
                     checkpoint_every: int | None = None, **kwargs) -> "TrainConfig":
         """A config with the sizes of ``preset`` (a name, ``"auto"``, a :class:`Preset`, or None for
         ``$SCHED_LIB_PRESET``); ``steps``, ``checkpoint_every`` and any other keyword argument (``T``,
-        ``cond``, ``seed``, ``lr``, ...) set or override the corresponding field."""
+        ``cond``, ``seed``, ``lr``, ``net``, ...) set or override the corresponding field.
+
+        ``image_size=64`` (or 128) also sets the preset's U-Net to that input size (same widths and
+        levels; pass ``net=`` to size it differently); an explicit ``net`` must match ``image_size``.
+        """
         p = preset if isinstance(preset, Preset) else get_preset(preset)
+        if "image_size" in kwargs and "net" not in kwargs and isinstance(kwargs["image_size"], int) \
+                and not isinstance(kwargs["image_size"], bool) and kwargs["image_size"] > 0:
+            kwargs["net"] = dataclasses.replace(p.net, image_size=kwargs["image_size"])
         sizes = dict(
             preset=p.name, num_images=p.num_images, batch_size=p.batch_size,
             steps=p.steps if steps is None else steps, lr=p.lr, warmup_steps=p.warmup_steps,
@@ -229,15 +275,17 @@ class TrainConfig:
                    **{**sizes, **kwargs})
 
     def to_dict(self) -> dict:
-        """JSON-ready dict (nested ``net``)."""
+        """JSON-ready dict (nested ``net``; list parameters as lists; ``image_size`` only when it is not 32)."""
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, MappingProxyType):
-                v = dict(v)
+                v = {k: list(x) if isinstance(x, tuple) else x for k, x in v.items()}
             elif isinstance(v, UNetConfig):
                 v = v.to_dict()
             out[f.name] = v
+        if out["image_size"] == 32:
+            del out["image_size"]  # 32×32 configs are byte-identical to those written before the field existed
         return out
 
     def to_json(self) -> str:
@@ -263,7 +311,7 @@ class TrainConfig:
 
     def diff(self, other: "TrainConfig") -> list:
         """``[(field, self's value, other's value), ...]`` for every field that differs (``net.*`` flattened)."""
-        a, b = _flatten(self.to_dict()), _flatten(other.to_dict())
+        a, b = (_flatten({**c.to_dict(), "image_size": c.image_size}) for c in (self, other))
         return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
@@ -620,11 +668,36 @@ def _load_images(config: TrainConfig, device) -> torch.Tensor:
     return torch.from_numpy(images.copy()).to(device)
 
 
-def _batch(images: torch.Tensor, idx: torch.Tensor, flip: torch.Tensor | None, channels_last: bool) -> torch.Tensor:
-    """uint8 NHWC images at ``idx`` → float32 NCHW in [−1, 1] (as :func:`sched_lib.data.to_tensor`), flipped."""
+def upsample_batch(x: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Nearest-neighbour upsampling of an (N, C, H, W) batch to ``image_size`` × ``image_size`` (an integer
+    multiple of H = W): every pixel becomes an s×s block of copies, s = image_size/H.
+
+    This is the "upsampled image" of chapter "Schedules and Resolution" (``sched_lib.plotting.upsample`` on
+    NHWC arrays): a perfectly redundant image, for which s×s average pooling recovers the original exactly
+    and multiplies the SNR by s² (Hoogeboom et al. 2023, §3, eq. 4). Nearest rather than bilinear: it adds
+    no new pixel values, so the signal at the original resolution is unchanged and the SNR gain is exactly
+    s², the case the shifted schedules are derived for. Returns ``x`` itself when the size already matches.
+    """
+    side = x.shape[-1]
+    if x.ndim != 4 or x.shape[-2] != side:
+        raise ValueError(f"x must be a square (N, C, H, W) batch, got shape {tuple(x.shape)}")
+    if image_size == side:
+        return x
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size % side or image_size < side:
+        raise ValueError(f"image_size must be a positive integer multiple of the batch's side {side}, got "
+                         f"{image_size!r}")
+    s = image_size // side
+    return x.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3)
+
+
+def _batch(images: torch.Tensor, idx: torch.Tensor, flip: torch.Tensor | None, channels_last: bool,
+           image_size: int = 32) -> torch.Tensor:
+    """uint8 NHWC images at ``idx`` → float32 NCHW in [−1, 1] (as :func:`sched_lib.data.to_tensor`), flipped,
+    upsampled to ``image_size`` (:func:`upsample_batch`; flipping and upsampling commute)."""
     x = images.index_select(0, idx).permute(0, 3, 1, 2).to(torch.float32).div_(127.5).sub_(1.0)
     if flip is not None:
         x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+    x = upsample_batch(x, image_size)
     return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
@@ -652,7 +725,8 @@ class Trainer:
     ``Trainer(config, runtime)`` builds the :class:`~sched_lib.nets.Denoiser` (seeded by ``config.seed``),
     its EMA copy, AdamW (fused on CUDA), a gradient scaler for fp16, and the VLB t sampler when
     ``config.weighting == "vlb"``; :meth:`wrap` adds DistributedDataParallel and ``torch.compile``.
-    :meth:`step` runs step ``k`` (0-indexed) on a batch ``x0`` (float32 (N, 3, 32, 32) in [−1, 1]) with
+    :meth:`step` runs step ``k`` (0-indexed) on a batch ``x0`` (float32 (N, 3, S, S) in [−1, 1], S =
+    ``config.image_size``) with
     the generator ``g`` that draws t and ε. :meth:`state_dict` / :meth:`load_state_dict` hold everything a
     checkpoint needs (plain tensors and numbers: ``torch.load(weights_only=True)`` reads it).
     """
@@ -889,7 +963,7 @@ def _train(config: TrainConfig, out: Path, runtime: Runtime, di: _Dist, t_sessio
         g = torch.Generator(device=device).manual_seed(step_seed(config.seed, step, di.rank, _STREAM_DATA))
         idx = torch.randint(0, images.shape[0], (local_batch,), generator=g, device=device)
         flip = (torch.rand(local_batch, generator=g, device=device) < 0.5) if config.hflip else None
-        x0 = _batch(images, idx, flip, trainer.channels_last)
+        x0 = _batch(images, idx, flip, trainer.channels_last, config.image_size)
         out_step = trainer.step(step, x0, g)
         loss, grad_norm = out_step.loss, out_step.grad_norm
         bad = ~torch.isfinite(loss)
@@ -999,7 +1073,8 @@ def load_run(run_dir, weights: str = "ema", device=None) -> LoadedRun:
 
 
 def parse_key_value(text: str, flag: str) -> tuple:
-    """``"KEY=VALUE"`` → (key, value), the value read as JSON when it is (numbers, true/false), else a string."""
+    """``"KEY=VALUE"`` → (key, value), the value read as JSON when it is (numbers, true/false, a list of numbers
+    such as ``log_snr=[8,0,-8]``), else a string."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -1012,8 +1087,14 @@ def parse_key_value(text: str, flag: str) -> tuple:
         value = json.loads(raw)
     except json.JSONDecodeError:
         return key, raw
+    if isinstance(value, list):
+        if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"{flag} {key}: a list value must hold at least one number and only numbers, "
+                             f"got {raw!r}")
+        return key, value
     if not isinstance(value, (int, float, str, bool)):
-        raise ValueError(f"{flag} {key}: the value must be a number, true/false or a string, got {raw!r}")
+        raise ValueError(f"{flag} {key}: the value must be a number, true/false, a string or a list of numbers, "
+                         f"got {raw!r}")
     return key, value
 
 
@@ -1054,8 +1135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", required=True, choices=list_schedules(), metavar="NAME",
                    help=f"noise schedule (sched_lib.schedules.get_schedule): {', '.join(list_schedules())}")
     p.add_argument("--schedule-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="a schedule parameter, repeatable (e.g. s=0.008, zero_terminal_snr=true); see "
-                        "sched_lib.schedules.schedule_params(NAME)")
+                   help="a schedule parameter, repeatable (e.g. s=0.008, zero_terminal_snr=true, "
+                        "log_snr=[8,0,-8] for piecewise_log_snr); see sched_lib.schedules.schedule_params(NAME)")
     p.add_argument("--weighting", required=True, choices=WEIGHTINGS, metavar="NAME",
                    help=f"loss weighting: {', '.join(WEIGHTINGS)} ('vlb': improved-diffusion's VLB terms with "
                         "importance-sampled t)")
@@ -1075,6 +1156,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run directory: config.json, ckpt.pt, metrics.jsonl (created; resumed if it exists)")
     p.add_argument("--timesteps", type=_int_at_least(1), default=1000, metavar="T",
                    help="number of diffusion steps T of the discrete schedule (default 1000)")
+    p.add_argument("--image-size", type=int, choices=IMAGE_SIZES, default=32, metavar="S",
+                   help="train at S×S: 32 (CIFAR-10 as stored), or 64 / 128 (CIFAR-10 upsampled by pixel "
+                        "repetition; the preset's U-Net gets that input size). Default 32")
     p.add_argument("--cond", choices=CONDITIONINGS, default="t",
                    help="the network's noise-level input: t (time, DDPM) or log_snr (default t)")
     p.add_argument("--checkpoint-every", type=_int_at_least(1), default=None, metavar="N",
@@ -1099,7 +1183,7 @@ def main(argv=None) -> int:
             schedule_params=_params(args.schedule_param, "--schedule-param"),
             weighting_params=_params(args.weighting_param, "--weighting-param"),
             steps=args.steps, checkpoint_every=args.checkpoint_every, T=args.timesteps, cond=args.cond,
-            seed=args.seed,
+            seed=args.seed, image_size=args.image_size,
         )
         runtime = Runtime(device=args.device, amp=args.amp, compile=args.compile, progress=not args.no_progress)
     except ValueError as err:

@@ -22,6 +22,7 @@ from sched_lib.presets import PRESETS, get_preset, resolve_preset_name
 from sched_lib.train import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    IMAGE_SIZES,
     METRICS_FILE,
     ConfigMismatchError,
     Runtime,
@@ -36,6 +37,7 @@ from sched_lib.train import (
     step_seed,
     train,
     training_subset,
+    upsample_batch,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,3 +291,94 @@ def test_torchrun_two_processes_gloo(tmp_path):
     model = build_model(read_config(run))
     model.load_state_dict(state["model"])
     assert _weights_sha256(model) == digests[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Resolution: CIFAR-10 upsampled to 64×64 (lab "Resolution")
+# ------------------------------------------------------------------------------------------------
+
+
+def test_image_size_64_trains_resumes_exactly_and_samples(tmp_path):
+    """A smoke-sized 64×64 run: the U-Net takes 64×64, the run resumes bit-identically, samples are 64×64."""
+    from sched_lib.sample import sample_run
+
+    cfg = _config(image_size=64, steps=4, checkpoint_every=2, batch_size=4,
+                  schedule="shifted_cosine", schedule_params={"d": 64, "base": 32})
+    assert cfg.image_size == 64 and cfg.net.image_size == 64 and cfg.net.channels == PRESETS["smoke"].net.channels
+    assert json.loads(cfg.to_json())["image_size"] == 64
+    assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    train(cfg, ref, QUIET)
+    with pytest.raises(FloatingPointError):
+        train(cfg, run, Runtime(device="cpu", progress=False, fail_at_step=2))
+    assert _ckpt(run)["step"] == 2
+    assert train(cfg, run, QUIET).resumed_from == 2
+    a, b = _ckpt(ref), _ckpt(run)
+    for key in ("step", "model", "ema", "optimizer"):
+        _assert_same_tensors(a[key], b[key], key)
+    images, prov = sample_run(run, sampler="ddim", steps=3, num=3, batch_size=2, device="cpu")
+    assert images.shape == (3, 64, 64, 3) and images.dtype == np.uint8 and prov["train_step"] == 4
+    # A 32×32 config in the same directory is refused, naming image_size.
+    with pytest.raises(ConfigMismatchError, match=r"image_size: existing 64, requested 32"):
+        train(_config(steps=4, checkpoint_every=2, batch_size=4, schedule="shifted_cosine",
+                      schedule_params={"d": 64, "base": 32}), run, QUIET)
+
+
+def test_upsample_batch_repeats_pixels_and_pooling_undoes_it():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    up = upsample_batch(x, 16)
+    assert up.shape == (2, 3, 16, 16)
+    torch.testing.assert_close(up[:, :, ::4, ::4], x)
+    torch.testing.assert_close(torch.nn.functional.avg_pool2d(up, 4), x)
+    torch.testing.assert_close(up, torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest"))
+    assert upsample_batch(x, 4) is x
+    for bad in (6, 2, True, 8.0):
+        with pytest.raises(ValueError, match="multiple of the batch's side 4"):
+            upsample_batch(x, bad)
+
+
+def test_image_size_32_configs_are_unchanged_and_old_files_load():
+    """image_size=32 is left out of config.json, so 32×32 configs (and their run hashes) are as before."""
+    cfg = _config()
+    d = json.loads(cfg.to_json())
+    assert "image_size" not in d and cfg.image_size == 32
+    assert TrainConfig.from_dict(d) == cfg  # an old config.json without the field loads as 32
+    assert TrainConfig.from_dict({**d, "image_size": 32}) == cfg
+    assert IMAGE_SIZES == (32, 64, 128)
+    big = _config(image_size=128)
+    assert big.net.image_size == 128 and cfg.diff(big) == [("image_size", 32, 128), ("net.image_size", 32, 128)]
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(image_size=48), r"image_size must be one of \(32, 64, 128\).*got 48"),
+    (dict(image_size=256), r"image_size must be one of"),
+    (dict(image_size=True), r"image_size must be one of"),
+    (dict(image_size="64"), r"image_size must be one of"),
+    (dict(image_size=64, net=PRESETS["smoke"].net), r"net must take 64×64 RGB images.*net.image_size=32"),
+])
+def test_bad_image_size_is_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _config(**kw)
+
+
+def test_list_parameters_survive_the_json_config_and_the_command_line(tmp_path):
+    from sched_lib.train import build_parser, parse_key_value
+
+    cfg = _config(schedule="piecewise_log_snr", schedule_params={"log_snr": [8, 0.5, -9]})
+    assert cfg.schedule_params["log_snr"] == (8, 0.5, -9)
+    assert json.loads(cfg.to_json())["schedule_params"] == {"log_snr": [8, 0.5, -9]}
+    assert TrainConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    assert _config(schedule="piecewise_log_snr", schedule_params={"log_snr": np.array([8.0, 0.5, -9.0])}) == cfg
+    assert parse_key_value("log_snr=[8, 0.5, -9]", "--schedule-param") == ("log_snr", [8, 0.5, -9])
+    for bad in ("log_snr=[]", "log_snr=[1, \"a\"]", "log_snr=[true, false]", "log_snr={\"a\": 1}"):
+        with pytest.raises(ValueError, match="--schedule-param log_snr"):
+            parse_key_value(bad, "--schedule-param")
+    for bad in ([], [1.0, float("nan")], ["a"], [True]):
+        with pytest.raises(ValueError, match="non-empty list of finite numbers"):
+            _config(schedule="piecewise_log_snr", schedule_params={"log_snr": bad})
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        _config(schedule="piecewise_log_snr", schedule_params={"log_snr": [0, 1]})
+    args = build_parser().parse_args(["--schedule", "piecewise_log_snr", "--schedule-param", "log_snr=[8,0.5,-9]",
+                                      "--weighting", "min_snr", "--prediction", "v", "--preset", "smoke",
+                                      "--image-size", "64", "--out", str(tmp_path)])
+    assert args.schedule_param == ["log_snr=[8,0.5,-9]"] and args.image_size == 64
