@@ -53,7 +53,11 @@ def _git_commit() -> str | None:
             return None
     except OSError:
         return None
-    return _git("rev-parse", "--short", "HEAD")
+    commit = _git("rev-parse", "--short", "HEAD")
+    # Code that is not committed yet is not what the SHA names: say so.
+    if commit and _git("status", "--porcelain", "--", "sched_lib"):
+        commit += "+uncommitted"
+    return commit
 
 
 def _installed_commit() -> str | None:
@@ -100,7 +104,8 @@ def provenance_line(preset: str | None = None) -> str:
         sched_lib 0.1.0 | commit 1a2b3c4 | python 3.11.7 | torch 2.4.0 | device cpu | preset -
 
     The commit is the short SHA of the git checkout holding ``sched_lib`` (an editable
-    install, ``git rev-parse --short HEAD`` run in the package's parent directory), or the
+    install, ``git rev-parse --short HEAD`` run in the package's parent directory; with
+    ``+uncommitted`` when ``sched_lib/`` differs from it), or the
     commit pip recorded for a ``git+`` install (Colab), or ``unknown``. The device is
     ``cpu`` or the name of CUDA device 0. Never raises.
 
