@@ -118,6 +118,15 @@ def test_chapter_has_no_outputs(path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("path", _notebooks(), ids=_ids(_notebooks()))
+def test_notebook_stores_no_widget_state(path: Path) -> None:
+    """Stored ipywidgets state (nbclient's default when a recorded run shows tqdm bars) makes myst-nb load the
+    widget manager from a CDN, which breaks the offline site (tests/test_site.py): record with
+    ``store_widget_state=False`` or delete ``metadata.widgets``."""
+    nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata, f"{path.relative_to(ROOT)} stores widget state in metadata.widgets"
+
+
 # --- (b) TOC and disk agree -------------------------------------------------------------
 
 
