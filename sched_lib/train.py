@@ -132,8 +132,8 @@ def _json_params(params, name: str) -> MappingProxyType:
         if isinstance(value, (np.generic,)):
             value = value.item()
         if isinstance(value, (list, tuple, np.ndarray)):
-            items = [v.item() if isinstance(v, np.generic) else v for v in np.asarray(value, dtype=object).tolist()] \
-                if isinstance(value, np.ndarray) else list(value)
+            items = value.tolist() if isinstance(value, np.ndarray) else [
+                v.item() if isinstance(v, np.generic) else v for v in value]
             if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
                                     for v in items):
                 raise ValueError(f"{name}[{key!r}] must be a finite number, a bool, a string or a non-empty list "
