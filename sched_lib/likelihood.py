@@ -96,7 +96,11 @@ def vlb_terms(model_fn, x0: torch.Tensor, t: torch.Tensor, process: Process, *, 
     :func:`sched_lib.samplers.sample`. Runs under ``torch.no_grad()``.
     """
     _check_model_inputs(x0, process, prediction, variance)
-    t = process.check_t(t, x0.shape[0])
+    return _vlb_terms(model_fn, x0, process.check_t(t, x0.shape[0]), process, prediction, variance, generator)
+
+
+def _vlb_terms(model_fn, x0, t, process, prediction, variance, generator) -> torch.Tensor:
+    """:func:`vlb_terms` on validated inputs (the loop of :func:`bits_per_dim` validates once, not T times)."""
     with torch.no_grad():
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         xt = process.q_sample(x0, t, eps)
@@ -167,8 +171,7 @@ def bits_per_dim(model_fn, x0: torch.Tensor, process: Process, *, prediction: st
     decoder = diffusion = 0.0
     for lo, hi in tqdm(plan, desc="bits/dim", disable=not progress, leave=False):
         t = torch.randint(lo, hi, (n,), generator=generator, device=device)
-        term = vlb_terms(model_fn, x0, t, process, prediction=prediction, variance=variance,
-                         generator=generator).double()
+        term = _vlb_terms(model_fn, x0, t, process, prediction, variance, generator).double()
         per_image += (hi - lo) * term
         if lo == 0:
             decoder = float(term.mean())

@@ -60,6 +60,7 @@ from .train import (
     load_run,
     read_config,
     train,
+    upsample_batch,
 )
 
 __all__ = [
@@ -157,13 +158,10 @@ def stage_configs(config: TrainConfig, steps: Sequence[int]) -> list:
 
 def _finished_step(run_dir: Path) -> int | None:
     """The step of ``run_dir``'s checkpoint if its run is complete, else None."""
-    path = run_dir / CHECKPOINT_FILE
-    if not path.is_file():
-        return None
     try:
         cfg = read_config(run_dir)
-        step = int(torch.load(path, map_location="cpu", weights_only=True)["step"])
-    except Exception:  # noqa: BLE001 - an unreadable run is simply not a seed
+        step = _finished_step_any(run_dir)
+    except Exception:  # noqa: BLE001 - a missing or unreadable run is simply not a seed
         return None
     return step if step == cfg.steps else None
 
@@ -479,11 +477,8 @@ def loss_by_log_snr(run_dir, images, log_snr, *, seed: int = 0, batch_size: int 
         return unet(xt.to(dev), c_all[j].expand(xt.shape[0]))
 
     x0 = to_tensor(images).to(dev)
-    size = getattr(config, "image_size", 32)
-    if size != x0.shape[-1]:  # a run trained on upsampled CIFAR-10 is evaluated on the same upsampling
-        from .train import upsample_batch
-
-        x0 = upsample_batch(x0, size)
+    # a run trained on upsampled CIFAR-10 is evaluated on the same upsampling (a no-op at 32)
+    x0 = upsample_batch(x0, config.image_size)
     out = denoising_errors(model_fn, x0, lam, prediction=config.prediction, seed=seed, batch_size=batch_size)
     result = LogSnrLoss(out["log_snr"], out["eps_mse"], out["x0_mse"], out["eps_mse_se"], run.step,
                         int(images.shape[0]))
@@ -493,6 +488,7 @@ def loss_by_log_snr(run_dir, images, log_snr, *, seed: int = 0, batch_size: int 
 
 
 def _finished_step_any(run_dir: Path) -> int:
+    """The step of ``run_dir``'s checkpoint, finished or not (FileNotFoundError without one)."""
     path = run_dir / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: the run has not written a checkpoint yet")
