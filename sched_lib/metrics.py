@@ -95,6 +95,21 @@ def _as_cov(sigma, d: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return sigma, np.clip(w, 0.0, None), v
 
 
+def _drop_rounding_eigenvalues(w: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a symmetric PSD matrix with those of rounding size set to exactly zero.
+
+    ``eigh`` is backward stable: each computed eigenvalue is within about ``d · eps · λ_max`` of an
+    eigenvalue of the matrix (Golub & Van Loan, *Matrix Computations*, 4th ed., Thm. 8.1.6 and
+    §8.4), so an eigenvalue below that bound cannot be told apart from zero. Zero ones matter: for a
+    singular covariance, √ of a rounding-size eigenvalue ``δ ≈ 1e-16 · λ_max`` is ``1e-8 · √λ_max``,
+    and that noise, different for Σ1 and Σ2 and for each BLAS, would make d(1, 2) ≠ d(2, 1) at
+    the 1e-9 level. Dropping them leaves the distance exact for the rank-revealed matrices.
+    """
+    w = np.clip(w, 0.0, None)
+    tol = w.size * np.finfo(np.float64).eps * (float(w.max()) if w.size else 0.0)
+    return np.where(w > tol, w, 0.0)
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """Squared Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2).
 
@@ -103,8 +118,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     only, through the symmetric form ``Tr (Σ1 Σ2)^{1/2} = Tr (√Σ1 Σ2 √Σ1)^{1/2}`` (the two
     matrices are similar, so they share their non-negative eigenvalues): two ``eigh`` calls
     instead of a general matrix square root, with no complex round-off to discard. Eigenvalues
-    that rounding pushes slightly below zero are clamped to zero, and so is a final value of
-    rounding size below zero.
+    of rounding size (below ``d · eps · λ_max``, negative ones included) are set to zero before
+    each square root (:func:`_drop_rounding_eigenvalues`), so singular covariances give the
+    same distance in either order; a final value of rounding size below zero is clamped to zero.
 
     Args:
         mu1, mu2: means, shape (d,).
@@ -124,10 +140,10 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     d = mu1.size
     s1, w1, v1 = _as_cov(sigma1, d, "sigma1")
     s2, _, _ = _as_cov(sigma2, d, "sigma2")
-    root1 = (v1 * np.sqrt(w1)) @ v1.T  # √Σ1
+    root1 = (v1 * np.sqrt(_drop_rounding_eigenvalues(w1))) @ v1.T  # √Σ1
     m = root1 @ s2 @ root1
     m = 0.5 * (m + m.T)
-    tr_sqrt = float(np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(m), 0.0, None))))
+    tr_sqrt = float(np.sum(np.sqrt(_drop_rounding_eigenvalues(np.linalg.eigvalsh(m)))))
     diff = mu1 - mu2
     value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
     return max(value, 0.0)

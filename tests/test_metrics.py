@@ -97,6 +97,20 @@ def test_frechet_zero_for_identical_and_symmetric():
         assert d12 == pytest.approx(d21, rel=1e-9)
 
 
+@pytest.mark.parametrize("d, rank", [(10, 3), (64, 5), (32, 31), (10, None)])
+def test_frechet_symmetric_for_singular_covariances(d, rank):
+    """d(1, 2) = d(2, 1) to float64 rounding, on any BLAS: without dropping rounding-size
+    eigenvalues, √ of them gave relative asymmetries up to 4e-9 over these seeds."""
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        mu1, s1 = _random_gaussian(rng, d, rank)
+        mu2, s2 = _random_gaussian(rng, d, rank)
+        d12 = metrics.frechet_distance(mu1, s1, mu2, s2)
+        d21 = metrics.frechet_distance(mu2, s2, mu1, s1)
+        # The result is a sum of d terms of size ~Tr Σ, each with a relative error ~ d·eps.
+        assert d12 == pytest.approx(d21, rel=1e-9), seed
+
+
 @pytest.mark.parametrize(
     "args, match",
     [
