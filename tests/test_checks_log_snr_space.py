@@ -8,7 +8,7 @@ import pytest
 
 from sched_lib.checks import CheckFailed
 from sched_lib.checks.log_snr_space import (
-    check_interpolated_cosine_density,
+    check_truncated_cosine_density,
     check_logistic_alpha_bar,
     check_step_fractions,
 )
@@ -161,7 +161,7 @@ def test_density_solution_agrees_with_uniform_time():
 
 
 def test_density_accepts_solution(capsys):
-    check_interpolated_cosine_density(density_solution)
+    check_truncated_cosine_density(density_solution)
     assert "Correct" in capsys.readouterr().out
 
 
@@ -187,7 +187,7 @@ def _inside(lam, hi, lo):
 ])
 def test_density_rejects_typical_mistakes(wrong, message):
     with pytest.raises(CheckFailed, match=message):
-        check_interpolated_cosine_density(wrong)
+        check_truncated_cosine_density(wrong)
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -200,4 +200,4 @@ def test_density_rejects_typical_mistakes(wrong, message):
 ])
 def test_density_rejects_malformed(bad, message):
     with pytest.raises(CheckFailed, match=message):
-        check_interpolated_cosine_density(bad)
+        check_truncated_cosine_density(bad)

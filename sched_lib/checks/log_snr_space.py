@@ -19,7 +19,7 @@ from . import CheckFailed, as_array, call_answer, fail, passed
 __all__ = [
     "check_step_fractions",
     "check_logistic_alpha_bar",
-    "check_interpolated_cosine_density",
+    "check_truncated_cosine_density",
     "CheckFailed",
 ]
 
@@ -201,7 +201,7 @@ def _sigmoid(x):
 
 
 # --------------------------------------------------------------------------------------------------
-# Exercise 3: p(λ) of simple diffusion's interpolated cosine schedule, by change of variables
+# Exercise 3: p(λ) of simple diffusion's truncated cosine schedule, by change of variables
 # --------------------------------------------------------------------------------------------------
 
 _DENSITY_PAIRS = [(10.0, -10.0), (5.0, -5.0), (15.0, -15.0), (4.0, -12.0)]
@@ -220,8 +220,8 @@ def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(x)))
 
 
-def check_interpolated_cosine_density(density) -> None:
-    """Exercise 3: ``density(lam, log_snr_max, log_snr_min) -> p(λ)`` for λ(t) = −2 log tan(t_min + t(t_max − t_min)).
+def check_truncated_cosine_density(density) -> None:
+    """Exercise 3: ``density(lam, log_snr_max, log_snr_min) -> p(λ)`` for the truncated cosine λ(t) = −2 log tan(t_min + t(t_max − t_min)).
 
     t ∼ U(0, 1) and t_min, t_max are set by λ(0) = log_snr_max, λ(1) = log_snr_min (simple diffusion,
     Hoogeboom et al. 2023, eq. 5-6). The answer must be vectorised in ``lam``, non-negative, zero outside
