@@ -35,7 +35,7 @@ JSON schema (``AuditReport.to_dict()``, ``schema_version`` 1; keys are stable)
 ``schema_version`` int; ``schedule`` {``kind`` ("beta_chain" | "flow_matching"), ``name`` (sched_lib
 name or "trained_betas"/"alphas_cumprod"), ``params``, ``num_train_timesteps``, ``prediction_type``,
 ``zero_terminal_snr_rescaled``}; ``terminal_snr``; ``terminal_log_snr``; ``sqrt_alpha_bar_T`` (the leaked
-mean fraction); ``log_snr_range`` [λ_T, λ_1]; ``sampling`` {``steps``, ``spacing``, ``dtype``,
+mean fraction); ``log_snr_range`` [λ_T, λ_1]; ``training_log_snr`` [λ_1, ..., λ_T] (the per-step training grid); ``sampling`` {``steps``, ``spacing``, ``dtype``,
 ``timesteps`` (0-indexed), ``log_snr``, ``sigma_max``}; ``weighting`` {``name``, ``frame``, ``params``,
 ``x0_weight_mass_log_snr`` [λ at 25/50/75 % of the x₀-frame weight mass over uniform t] or null};
 ``recipe`` (the normalised options); ``assumptions`` [str]; ``ignored_fields`` [str]; ``findings``
@@ -141,6 +141,7 @@ class AuditReport:
     terminal_log_snr: float | None
     sqrt_alpha_bar_T: float | None
     log_snr_range: tuple | None
+    training_log_snr: tuple | None
     sampling: dict
     weighting: dict
     recipe: dict
@@ -157,6 +158,7 @@ class AuditReport:
             "schema_version": SCHEMA_VERSION, "schedule": self.schedule, "terminal_snr": self.terminal_snr,
             "terminal_log_snr": self.terminal_log_snr, "sqrt_alpha_bar_T": self.sqrt_alpha_bar_T,
             "log_snr_range": None if self.log_snr_range is None else list(self.log_snr_range),
+            "training_log_snr": None if self.training_log_snr is None else list(self.training_log_snr),
             "sampling": self.sampling, "weighting": self.weighting, "recipe": self.recipe,
             "assumptions": list(self.assumptions), "ignored_fields": list(self.ignored_fields),
             "findings": [f.to_dict() for f in self.findings]})
@@ -362,7 +364,7 @@ def audit(config: dict, **options) -> AuditReport:
                 add("BETA_OUT_OF_RANGE", "error", "Some beta_t lie outside (0, 1] (or equal 1 before t = T), so "
                     "log-SNR is not strictly decreasing.", first_bad_step=i + 1, count=int(bad.size),
                     beta=float(betas_raw[i]))
-            return AuditReport(schedule_info, None, None, None, None, {}, {}, recipe, tuple(assumptions),
+            return AuditReport(schedule_info, None, None, None, None, None, {}, {}, recipe, tuple(assumptions),
                                tuple(ignored), tuple(findings))
     try:
         if betas_raw is not None:
@@ -484,7 +486,8 @@ def audit(config: dict, **options) -> AuditReport:
             "offset by -2 log(s_sample/s_train) from what the model was trained on.",
             train_shift=s_tr, sample_shift=s_sa, log_snr_offset=-2.0 * math.log(s_sa / s_tr))
 
-    return AuditReport(schedule_info, snr_T, float(lam[-1]), sab_T, (float(lam[-1]), float(lam[0])), sampling,
+    return AuditReport(schedule_info, snr_T, float(lam[-1]), sab_T, (float(lam[-1]), float(lam[0])),
+                       tuple(float(v) for v in lam), sampling,
                        weighting, recipe, tuple(assumptions), tuple(ignored), tuple(findings))
 
 
@@ -561,9 +564,12 @@ def _plot(report: AuditReport, path: str) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     sm = report.sampling
     T = report.schedule["num_train_timesteps"]
+    if report.training_log_snr is not None:
+        lam_t = np.array(report.training_log_snr, dtype=float)
+        ax.plot(np.arange(1, T + 1), lam_t, lw=1.5, label="training λ_t")
     if sm.get("log_snr"):
         lam = np.array(sm["log_snr"], dtype=float)
-        ax.plot(np.array(sm["timesteps"]) + 1, lam, "o", label="sampling grid")
+        ax.plot(np.array(sm["timesteps"]) + 1, lam, "o", ms=3, label="sampling grid")
     ax.axvline(T, color="grey", lw=0.8, ls=":", label="t = T")
     ax.set_xlabel("training step t")
     ax.set_ylabel("log-SNR λ")

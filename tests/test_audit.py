@@ -33,6 +33,8 @@ def test_clean_recipe_has_no_findings():
     rep = audit(CLEAN)
     assert rep.findings == ()
     assert rep.terminal_snr == 0.0 and rep.log_snr_range[0] == -math.inf
+    assert len(rep.training_log_snr) == 1000 and rep.to_dict()["training_log_snr"][-1] == "-inf"
+    assert rep.sampling["timesteps"][0] == 999 and len(rep.sampling["log_snr"]) == 50
 
 
 def test_every_finding_has_schema_keys_and_known_chapter():
@@ -43,7 +45,7 @@ def test_every_finding_has_schema_keys_and_known_chapter():
         assert f["chapter"].startswith("chapters/")
     d = rep.to_dict()
     assert set(d) == {"schema_version", "schedule", "terminal_snr", "terminal_log_snr", "sqrt_alpha_bar_T",
-                      "log_snr_range", "sampling", "weighting", "recipe", "assumptions", "ignored_fields",
+                      "log_snr_range", "training_log_snr", "sampling", "weighting", "recipe", "assumptions", "ignored_fields",
                       "findings"}
     json.dumps(d, allow_nan=False)
 
