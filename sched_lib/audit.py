@@ -36,7 +36,7 @@ JSON schema (``AuditReport.to_dict()``, ``schema_version`` 1; keys are stable)
 name or "trained_betas"/"alphas_cumprod"), ``params``, ``num_train_timesteps``, ``prediction_type``,
 ``zero_terminal_snr_rescaled``}; ``terminal_snr``; ``terminal_log_snr``; ``sqrt_alpha_bar_T`` (the leaked
 mean fraction); ``log_snr_range`` [λ_T, λ_1]; ``training_log_snr`` [λ_1, ..., λ_T] (the per-step training grid); ``sampling`` {``steps``, ``spacing``, ``dtype``,
-``timesteps`` (0-indexed), ``log_snr``, ``sigma_max``}; ``weighting`` {``name``, ``frame``, ``params``,
+``timesteps`` (0-indexed ints; for flow matching diffusers' σ·T floats), ``log_snr``, ``sigma_max``}; ``weighting`` {``name``, ``frame``, ``params``,
 ``x0_weight_mass_log_snr`` [λ at 25/50/75 % of the x₀-frame weight mass over uniform t] or null};
 ``recipe`` (the normalised options); ``assumptions`` [str]; ``ignored_fields`` [str]; ``findings``
 [{``code``, ``severity`` ("error" | "warning" | "info"), ``message``, ``numbers`` {str: number},
@@ -388,11 +388,14 @@ def audit(config: dict, **options) -> AuditReport:
     if N > T:
         _err("sampler_steps", f"must be <= num_train_timesteps ({T}), got {N}")
     if flow:
-        t_grid = np.linspace(1.0, 1.0 / T, N)
-        ts = np.round(sd3_time_shift(t_grid, params["shift"]) * T).astype(np.int64) - 1
-        lam_s = rectified_flow_log_snr(t_grid, params["shift"])
+        # diffusers FlowMatchEulerDiscreteScheduler.set_timesteps (static shift): t from σ_max = 1 to the
+        # shifted σ_min = shift(1/T), linearly, then shifted again; the timesteps are σ·T (floats).
+        sh = params["shift"]
+        t_grid = np.linspace(1.0, float(sd3_time_shift(1.0 / T, sh)), N)
+        ts = sd3_time_shift(t_grid, sh) * T
+        lam_s = rectified_flow_log_snr(t_grid, sh)
         sigma_max = math.inf
-        assumptions.append("flow-matching sampler: sigmas linspace(1, 1/T, N) with the same shift")
+        assumptions.append("flow-matching sampler grid as diffusers FlowMatchEulerDiscreteScheduler (static shift)")
     else:
         offset = _int(cfg, "steps_offset", 0, 0)
         try:

@@ -203,3 +203,23 @@ def test_main_plot(tmp_path):
     png = tmp_path / "p.png"
     assert main([str(cfg), "--plot", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_grids_match_diffusers():
+    # diffusers builds β and ᾱ in float32: about T·eps32 ≈ 1.2e-4 relative error in ᾱ after 1000 products,
+    # so λ agrees to ~1e-4; 1e-3 leaves a factor of ~5 over that bound. The timestep grids are integers: exact.
+    diffusers = pytest.importorskip("diffusers")
+    for name in ("sd15.json", "ddpm_cifar10.json"):
+        cfg = {k: v for k, v in fixture(name).items() if not k.startswith("_")}
+        sch = diffusers.DDIMScheduler.from_config(cfg)
+        sch.set_timesteps(50)
+        rep = audit(cfg)
+        ab = sch.alphas_cumprod.double().numpy()
+        assert np.abs(np.log(ab / (1 - ab)) - np.array(rep.training_log_snr)).max() < 1e-3
+        assert rep.sampling["timesteps"] == sch.timesteps.tolist()
+    flow = diffusers.FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
+    flow.set_timesteps(50)
+    rep = audit(fixture("sd3.json"))
+    sig = flow.sigmas[:-1].double().numpy()  # float32 σ: compare in σ, to float32 rounding (~1e-7)
+    ours = np.array(rep.sampling["timesteps"]) / 1000
+    assert np.abs(ours - sig).max() < 1e-6
