@@ -19,7 +19,9 @@ Scheduler (diffusers names): ``beta_schedule`` (``linear``, ``scaled_linear``, `
 Keys starting with ``_`` and the diffusers fields in :data:`IGNORED_FIELDS` are accepted and listed in
 ``ignored_fields``; any other key is an error.
 
-Recipe: ``weighting`` (``uniform``, ``min_snr``, ``p2``, ``edm``, ``vlb``), ``snr_gamma`` (Min-SNR γ,
+Recipe: ``training_density`` (``uniform`` t, the default; ``log_normal`` σ as EDM, ``density_params``
+{``p_mean``, ``p_std``}; ``logit_normal`` t as SD3, flow matching only, ``density_params`` {``loc``,
+``scale``}), ``weighting`` (``uniform``, ``min_snr``, ``p2``, ``edm``, ``vlb``), ``snr_gamma`` (Min-SNR γ,
 default 5), ``weighting_frame`` (``eps``, ``x0``, ``v``; default: the prediction target's frame),
 ``min_snr_variant`` (``paper``: min(SNR, γ) in the x₀ frame; ``snr_plus_one``: the v-form
 min(SNR + 1, γ)/(SNR + 1) shipped in diffusers before #5654), ``p2_k``, ``p2_gamma``, ``sigma_data``
@@ -37,7 +39,8 @@ name or "trained_betas"/"alphas_cumprod"), ``params``, ``num_train_timesteps``, 
 ``zero_terminal_snr_rescaled``}; ``terminal_snr``; ``terminal_log_snr``; ``sqrt_alpha_bar_T`` (the leaked
 mean fraction); ``log_snr_range`` [λ_T, λ_1]; ``training_log_snr`` [λ_1, ..., λ_T] (the per-step training grid); ``sampling`` {``steps``, ``spacing``, ``dtype``,
 ``timesteps`` (0-indexed ints; for flow matching diffusers' σ·T floats), ``log_snr``, ``sigma_max``}; ``weighting`` {``name``, ``frame``, ``params``,
-``x0_weight_mass_log_snr`` [λ at 25/50/75 % of the x₀-frame weight mass over uniform t] or null};
+``density``, ``density_params``, ``x0_weight_mass_log_snr`` [λ at 25/50/75 % of the effective weight's
+mass, i.e. the x₀-frame weight × the training density over λ (Kingma & Gao 2023's view), or null]};
 ``recipe`` (the normalised options); ``assumptions`` [str]; ``ignored_fields`` [str]; ``findings``
 [{``code``, ``severity`` ("error" | "warning" | "info"), ``message``, ``numbers`` {str: number},
 ``chapter``}]. Infinite numbers are written as the strings "inf" / "-inf"; entries that cannot be
@@ -62,7 +65,7 @@ import numpy as np
 from .quantities import get_schedule_quantities
 from .samplers import SPACINGS, timesteps
 from .schedules import get_schedule, list_schedules, rectified_flow_log_snr, sd3_time_shift
-from .weighting import min_snr_weight, p2_weight, uniform_weight, vlb_weight
+from .weighting import EDMLogNormal, LogitNormalTime, min_snr_weight, p2_weight, uniform_weight, vlb_weight
 
 __all__ = ["AuditError", "Finding", "AuditReport", "audit", "main", "IGNORED_FIELDS", "FINDING_CODES"]
 
@@ -71,7 +74,7 @@ SCHEMA_VERSION = 1
 SCHEDULER_FIELDS = ("beta_schedule", "beta_start", "beta_end", "num_train_timesteps", "rescale_betas_zero_snr",
                     "timestep_spacing", "steps_offset", "prediction_type", "trained_betas", "shift",
                     "use_dynamic_shifting", "schedule", "schedule_params", "alphas_cumprod")
-RECIPE_FIELDS = ("weighting", "snr_gamma", "weighting_frame", "min_snr_variant", "p2_k", "p2_gamma", "sigma_data",
+RECIPE_FIELDS = ("training_density", "density_params", "weighting", "snr_gamma", "weighting_frame", "min_snr_variant", "p2_k", "p2_gamma", "sigma_data",
                  "sampler_steps", "sampler_spacing", "sampler_dtype", "sample_from_pure_noise",
                  "train_resolution_shift", "sample_resolution_shift")
 #: diffusers scheduler fields that do not change the schedule's noise levels; accepted and listed.
@@ -88,6 +91,7 @@ IGNORED_FIELDS = ("clip_sample", "clip_sample_range", "set_alpha_to_one", "skip_
 DIFFUSERS_BETA_SCHEDULES = {"linear": "linear", "scaled_linear": "scaled_linear",
                             "squaredcos_cap_v2": "cosine", "sigmoid": "beta_sigmoid"}
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample", "flow")
+DENSITIES = {"uniform": None, "log_normal": EDMLogNormal, "logit_normal": LogitNormalTime}
 WEIGHTINGS = ("uniform", "min_snr", "p2", "edm", "vlb")
 FRAMES = ("eps", "x0", "v")
 MIN_SNR_VARIANTS = ("paper", "snr_plus_one")
@@ -426,9 +430,17 @@ def audit(config: dict, **options) -> AuditReport:
             w_x0 = vlb_weight(q) * snr  # eps-frame weight × f_eps = SNR
         else:
             w_x0 = uniform_weight(snr, frame) * {"eps": snr, "x0": np.ones_like(snr), "v": 1.0 + snr}[frame]
+    dname, dparams = recipe["training_density"], recipe["density_params"]
+    weighting["density"], weighting["density_params"] = dname, dparams
     finite = np.isfinite(w_x0) & np.isfinite(lam)
-    if finite.sum() >= 2 and w_x0[finite].sum() > 0:
-        c = np.cumsum(w_x0[finite]) / w_x0[finite].sum()
+    mass = np.where(finite, w_x0, 0.0)
+    if dname != "uniform":  # mass per step = w(λ)·p(λ)·|Δλ| on the training grid
+        dens = DENSITIES[dname](**dparams)
+        lam_f = np.where(finite, lam, 0.0)
+        dl = np.abs(np.gradient(lam_f)) if lam.size > 1 else np.ones(1)
+        mass = np.where(finite, mass * dens.log_snr_density(lam_f) * dl, 0.0)
+    if finite.sum() >= 2 and mass.sum() > 0:
+        c = np.cumsum(mass[finite]) / mass[finite].sum()
         weighting["x0_weight_mass_log_snr"] = [float(lam[finite][np.searchsorted(c, p)]) for p in (0.25, 0.5, 0.75)]
 
     # ---- findings ----
@@ -496,6 +508,26 @@ def audit(config: dict, **options) -> AuditReport:
 
 def _recipe(cfg, pred, T, flow, assumptions) -> dict:
     r = {}
+    r["training_density"] = _choice(cfg, "training_density", "uniform", tuple(DENSITIES))
+    dp = cfg.get("density_params", {})
+    if not isinstance(dp, dict):
+        _err("density_params", "must be an object")
+    if dp and r["training_density"] == "uniform":
+        _err("density_params", "only applies to training_density 'log_normal' or 'logit_normal'")
+    if r["training_density"] == "logit_normal" and not flow:
+        _err("training_density", "'logit_normal' is defined for flow matching (rectified flow); allowed here: "
+             "uniform, log_normal")
+    if r["training_density"] != "uniform":
+        cls = DENSITIES[r["training_density"]]
+        allowed = [f for f in cls.__dataclass_fields__]
+        bad = sorted(set(dp) - set(allowed))
+        if bad:
+            _err("density_params", f"unknown parameter {bad[0]!r}; allowed: {', '.join(allowed)}")
+        try:
+            cls(**dp)
+        except ValueError as e:
+            _err("density_params", str(e))
+    r["density_params"] = dict(dp)
     r["weighting"] = _choice(cfg, "weighting", "uniform", WEIGHTINGS)
     default_frame = {"epsilon": "eps", "v_prediction": "v", "sample": "x0", "flow": "v"}[pred]
     r["weighting_frame"] = _choice(cfg, "weighting_frame", default_frame, FRAMES)
@@ -542,6 +574,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON (schema in the module docstring)")
     p.add_argument("--plot", metavar="FILE.png", help="also write a figure of log-SNR over t with the sampling grid")
     p.add_argument("--prediction-type", choices=PREDICTION_TYPES, help="override prediction_type")
+    p.add_argument("--training-density", choices=tuple(DENSITIES),
+                   help="training noise-level density: uniform t (default), log_normal sigma (EDM), logit_normal t "
+                        "(SD3; parameters via density_params in the config)")
     p.add_argument("--weighting", choices=WEIGHTINGS, help="loss weighting (default uniform)")
     p.add_argument("--snr-gamma", type=float, help="Min-SNR gamma (default 5)")
     p.add_argument("--weighting-frame", choices=FRAMES, help="frame of the loss (default: the prediction's)")
@@ -591,7 +626,7 @@ def main(argv=None) -> int:
                 config = json.load(fh)
         except (OSError, json.JSONDecodeError) as e:
             raise AuditError(f"config: cannot read {args.config!r} as JSON ({e})") from None
-        opts = {"prediction_type": args.prediction_type, "weighting": args.weighting, "snr_gamma": args.snr_gamma,
+        opts = {"training_density": args.training_density, "prediction_type": args.prediction_type, "weighting": args.weighting, "snr_gamma": args.snr_gamma,
                 "weighting_frame": args.weighting_frame, "min_snr_variant": args.min_snr_variant,
                 "p2_k": args.p2_k, "p2_gamma": args.p2_gamma, "sigma_data": args.sigma_data,
                 "sampler_steps": args.sampler_steps, "sampler_spacing": args.sampler_spacing,

@@ -176,7 +176,7 @@ def test_cli_help_documents_every_flag():
     out = _cli("--help")
     assert out.returncode == 0
     for flag in ("--json", "--plot", "--weighting", "--snr-gamma", "--weighting-frame", "--min-snr-variant",
-                 "--sampler-steps", "--sampler-spacing", "--sampler-dtype", "--no-pure-noise",
+                 "--sampler-steps", "--sampler-spacing", "--training-density", "--sampler-dtype", "--no-pure-noise",
                  "--train-resolution-shift", "--sample-resolution-shift", "--prediction-type"):
         assert flag in out.stdout
 
@@ -223,3 +223,18 @@ def test_grids_match_diffusers():
     sig = flow.sigmas[:-1].double().numpy()  # float32 σ: compare in σ, to float32 rounding (~1e-7)
     ours = np.array(rep.sampling["timesteps"]) / 1000
     assert np.abs(ours - sig).max() < 1e-6
+
+
+def test_effective_weight_mass_moves_with_density():
+    # v-MSE with uniform t puts x₀-frame weight 1 + SNR on each step: its mass sits at high λ; an EDM
+    # log-normal density with P_mean = 1 is centred at λ = −2·P_mean = −2 and pulls the median towards it.
+    base = audit({**CLEAN, "weighting": "uniform", "snr_gamma": None, "prediction_type": "v_prediction"})
+    edm = audit({**CLEAN, "weighting": "uniform", "snr_gamma": None, "training_density": "log_normal",
+                 "density_params": {"p_mean": 1.0, "p_std": 0.5}})
+    assert base.weighting["density"] == "uniform" and edm.weighting["density"] == "log_normal"
+    assert abs(edm.weighting["x0_weight_mass_log_snr"][1] - (-2.0)) < abs(base.weighting["x0_weight_mass_log_snr"][1] - (-2.0))
+    with pytest.raises(AuditError, match="^training_density"):
+        audit({**CLEAN, "training_density": "logit_normal"})
+    with pytest.raises(AuditError, match="^density_params"):
+        audit({**CLEAN, "training_density": "log_normal", "density_params": {"mu": 1}})
+    audit(fixture("sd3.json"), training_density="logit_normal")
