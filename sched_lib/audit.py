@@ -39,8 +39,8 @@ name or "trained_betas"/"alphas_cumprod"), ``params``, ``num_train_timesteps``, 
 ``zero_terminal_snr_rescaled``}; ``terminal_snr``; ``terminal_log_snr``; ``sqrt_alpha_bar_T`` (the leaked
 mean fraction); ``log_snr_range`` [λ_T, λ_1]; ``training_log_snr`` [λ_1, ..., λ_T] (the per-step training grid); ``sampling`` {``steps``, ``spacing``, ``dtype``,
 ``timesteps`` (0-indexed ints; for flow matching diffusers' σ·T floats), ``log_snr``, ``sigma_max``}; ``weighting`` {``name``, ``frame``, ``params``,
-``density``, ``density_params``, ``x0_weight_mass_log_snr`` [λ at 25/50/75 % of the effective weight's
-mass, i.e. the x₀-frame weight × the training density over λ (Kingma & Gao 2023's view), or null]};
+``density``, ``density_params``, ``x0_weight_mass_log_snr`` [λ where 25/50/75 % of the effective weight's
+mass, i.e. the x₀-frame weight × the training density over λ (Kingma & Gao 2023's view) is reached counting from t = 1, or null]};
 ``recipe`` (the normalised options); ``assumptions`` [str]; ``ignored_fields`` [str]; ``findings``
 [{``code``, ``severity`` ("error" | "warning" | "info"), ``message``, ``numbers`` {str: number},
 ``chapter``}]. Infinite numbers are written as the strings "inf" / "-inf"; entries that cannot be
@@ -180,6 +180,11 @@ class AuditReport:
             lam = sm["log_snr"]
             lines.append(f"sampling: {sm['steps']} steps, {sm['spacing']} spacing, {sm['dtype']}; "
                          f"log-SNR {lam[0]:.4g} -> {lam[-1]:.4g}")
+        w = self.weighting
+        if w.get("x0_weight_mass_log_snr"):
+            q1, q2, q3 = w["x0_weight_mass_log_snr"]
+            lines.append(f"weighting: {w['name']} in the {w['frame']} frame, density {w['density']}; effective "
+                         f"x0-frame weight mass quartiles at log-SNR {q1:.3g}, {q2:.3g}, {q3:.3g}")
         for a in self.assumptions:
             lines.append(f"assumed: {a}")
         lines.append(f"findings: {len(self.findings)}")
