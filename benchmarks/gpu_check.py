@@ -121,17 +121,16 @@ def sample_part(run: Path, work: Path) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="see benchmarks/gpu_check.sh")
     p.add_argument("--json", required=True)
-    p.add_argument("--work", default=None, help="scratch folder for the runs (default: benchmarks/results/gpu_check_runs)")
+    p.add_argument("--work", default=None, help="scratch folder for the runs (default: a new temporary folder; runs are never kept in git)")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
         print("gpu_check needs a CUDA GPU: torch.cuda.is_available() is False", file=sys.stderr)
         return 2
     out = {"started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    work = Path(args.work or ROOT / "benchmarks" / "results" / "gpu_check_runs")
-    if work.exists():
-        import shutil
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    import tempfile
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="gpu_check_"))
+    work.mkdir(parents=True, exist_ok=True)
+    out["work_dir"] = str(work)
 
     def save():
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
