@@ -29,7 +29,15 @@ Expected wall time of ``python -m sched_lib.train`` with the preset's default nu
   ``saved_tensors_hooks``; 13.1 GiB in plain fp32, which is why the gpu preset relies on autocast)
   plus 0.8 GiB of weights, gradients, AdamW and EMA state.
 
-``auto`` picks ``gpu`` when CUDA is available, else ``cpu``. The environment variable
+* ``t4``: sized for one free Colab session on an NVIDIA T4 (16 GB, 65 TFLOP/s fp16 tensor peak): the
+  DDPM layout at half width (64 channels, levels (1, 2, 2, 2), one residual block per level, attention
+  at 16×16; 6.5 M parameters), all 50,000 images, batch 128, 6,000 steps. Each CIFAR-10 lab's t4 sizes
+  (:data:`T4_LAB_PLANS`) and their FLOP-count time estimates are given by :func:`t4_lab_estimates` and
+  :func:`t4_estimate_markdown`: every lab is estimated at one hour or less on a T4 at 20 % utilisation
+  of its fp16 peak. Estimates, not measurements.
+
+``auto`` picks ``t4`` on a T4-class CUDA GPU (its name contains "T4", or it has under 20 GiB of
+memory), ``gpu`` on any other CUDA GPU, else ``cpu``. The environment variable
 ``SCHED_LIB_PRESET`` sets the default preset (the test suite sets it to ``smoke``); an explicit
 argument always wins.
 """
@@ -41,12 +49,13 @@ from dataclasses import dataclass
 
 from .nets import UNetConfig
 
-__all__ = ["ENV_VAR", "PRESET_NAMES", "PRESETS", "Preset", "get_preset", "resolve_preset_name"]
+__all__ = ["ENV_VAR", "PRESET_NAMES", "PRESETS", "Preset", "get_preset", "resolve_preset_name", "T4_PEAK_FLOPS",
+           "T4_UTILISATION", "T4_LAB_PLANS", "LabPlan", "t4_lab_estimates", "t4_estimate_markdown"]
 
 #: Environment variable holding the default preset name.
 ENV_VAR = "SCHED_LIB_PRESET"
 #: Concrete presets; ``"auto"`` is also accepted wherever a preset name is.
-PRESET_NAMES = ("smoke", "cpu", "gpu")
+PRESET_NAMES = ("smoke", "cpu", "gpu", "t4")
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class Preset:
     """Sizes of a training run and its evaluation (a frozen dataclass; see the module docstring).
 
     Attributes:
-        name: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
+        name: ``"smoke"``, ``"cpu"``, ``"gpu"`` or ``"t4"``.
         num_images: how many CIFAR-10 training images a run uses (which ones:
             :func:`sched_lib.train.training_subset`, the same from every copy of the data).
         batch_size: images per optimiser step (the global batch; split over DDP ranks).
@@ -130,12 +139,32 @@ PRESETS = {
         log_every=100,
         eval_samples=10_000,
     ),
+    "t4": Preset(
+        name="t4",
+        num_images=50_000,
+        batch_size=128,
+        steps=6_000,
+        lr=2e-4,
+        warmup_steps=500,
+        ema_decay=0.999,
+        net=UNetConfig(
+            channels=64, channel_mult=(1, 2, 2, 2), num_res_blocks=1, attn_resolutions=(16,),
+            head_channels=64, dropout=0.1,
+        ),
+        checkpoint_every=1_000,
+        log_every=100,
+        eval_samples=2_000,
+    ),
 }
+
+#: A CUDA GPU with less memory than this (GiB) counts as T4-class for ``auto``.
+T4_CLASS_MAX_GIB = 20.0
 
 
 def resolve_preset_name(name: str | None = None) -> str:
     """The concrete preset name for ``name``: None → ``$SCHED_LIB_PRESET`` (else ``"auto"``);
-    ``"auto"`` → ``"gpu"`` when CUDA is available, else ``"cpu"``.
+    ``"auto"`` → ``"t4"`` on a T4-class CUDA GPU (name containing "T4", or under
+    :data:`T4_CLASS_MAX_GIB` GiB of memory), ``"gpu"`` on another CUDA GPU, else ``"cpu"``.
 
     Raises ``ValueError`` naming the argument (or the environment variable) and the valid names.
     """
@@ -149,11 +178,152 @@ def resolve_preset_name(name: str | None = None) -> str:
     if name == "auto":
         import torch
 
-        return "gpu" if torch.cuda.is_available() else "cpu"
+        if not torch.cuda.is_available():
+            return "cpu"
+        return "t4" if _is_t4_class(torch) else "gpu"
     return name
 
 
+def _is_t4_class(torch) -> bool:
+    """Whether CUDA device 0 is a T4 or has less than :data:`T4_CLASS_MAX_GIB` GiB of memory."""
+    try:
+        name = torch.cuda.get_device_name(0)
+        total_gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+    except (RuntimeError, AssertionError, AttributeError):  # CUDA reported but not usable: the default
+        return False
+    return "T4" in name or total_gib < T4_CLASS_MAX_GIB
+
+
 def get_preset(name: str | None = None) -> Preset:
-    """The :class:`Preset` called ``name`` (``"smoke"``, ``"cpu"``, ``"gpu"`` or ``"auto"``);
+    """The :class:`Preset` called ``name`` (``"smoke"``, ``"cpu"``, ``"gpu"``, ``"t4"`` or ``"auto"``);
     None uses ``$SCHED_LIB_PRESET``, else ``"auto"``."""
     return PRESETS[resolve_preset_name(name)]
+
+
+# ------------------------------------------------------------------------------------------------
+# The t4 time estimates of the CIFAR-10 labs
+# ------------------------------------------------------------------------------------------------
+
+#: NVIDIA T4 dense fp16 tensor-core peak, FLOP/s (NVIDIA T4 Tensor Core GPU datasheet: 65 TFLOPS
+#: mixed-precision FP16/FP32).
+T4_PEAK_FLOPS = 65e12
+#: Assumed fraction of that peak a training step reaches (model-FLOPs utilisation). 20 % is the
+#: pessimistic end of the 20-30 % this module assumes for a T4 (small convolutions, fp16 with a
+#: gradient scaler, no bf16); ``benchmarks/train_throughput.py`` measures the real figure.
+T4_UTILISATION = 0.20
+#: One sampling network evaluation costs a forward pass: about 1/3 of a training image's
+#: forward + backward FLOPs (backward ≈ 2× forward; Kaplan et al. 2020, Sec. 2.1).
+FORWARD_FRACTION = 1 / 3
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    """The t4 sizes of one CIFAR-10 lab: what its runs train and sample.
+
+    Attributes:
+        lab: the lab notebook's name (``labs/<lab>.ipynb``).
+        runs: number of training runs (configurations × seeds).
+        image_size: side of the training images (the resolution lab trains at 64).
+        batch_size, steps: per run.
+        net: the U-Net of every run.
+        sample_evals: network evaluations per run for sampling (images × sampler steps, summed).
+        what: a short phrase saying what the runs are.
+    """
+
+    lab: str
+    runs: int
+    image_size: int
+    batch_size: int
+    steps: int
+    net: UNetConfig
+    sample_evals: int
+    what: str
+
+
+_T4_NET = PRESETS["t4"].net
+#: The t4 sizes of each CIFAR-10 lab (the labs' ``PRESETS["t4"]`` must match these).
+T4_LAB_PLANS = (
+    LabPlan("schedules_cifar10", runs=8, image_size=32, batch_size=128, steps=6_000, net=_T4_NET,
+            # 1,000 samples at 50 sampler steps at each of 3 stages, plus sampler steps (10, 25, 50)
+            sample_evals=1_000 * (50 * 3 + 10 + 25 + 50), what="4 schedules × 2 seeds"),
+    LabPlan("weighting_cifar10", runs=8, image_size=32, batch_size=128, steps=6_000, net=_T4_NET,
+            sample_evals=2_000 * 50, what="4 weightings × 2 seeds"),
+    LabPlan("resolution_cifar10", runs=4, image_size=64, batch_size=64, steps=6_000, net=_T4_NET,
+            sample_evals=1_000 * 50, what="2 schedules × 2 seeds at 64×64"),
+    LabPlan("design_a_schedule", runs=4, image_size=32, batch_size=128, steps=10_000, net=_T4_NET,
+            sample_evals=2_000 * 50, what="design and baseline × 2 seeds"),
+)
+
+
+def train_flops_per_image(net: UNetConfig, image_size: int) -> float:
+    """Forward + backward FLOPs of one training image of the U-Net ``net`` at ``image_size``, counted
+    with ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (nothing is computed)."""
+    import dataclasses
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .nets import UNet
+
+    cfg = dataclasses.replace(net, image_size=image_size)
+    with torch.device("meta"):
+        model = UNet(cfg)
+        x, c = torch.zeros(2, 3, image_size, image_size), torch.zeros(2)
+        with FlopCounterMode(display=False) as counter:
+            model(x, c).sum().backward()
+    return counter.get_total_flops() / 2
+
+
+def t4_lab_estimates(peak: float = T4_PEAK_FLOPS, utilisation: float = T4_UTILISATION) -> list:
+    """Per CIFAR-10 lab, the t4 preset's estimated wall time on one T4: a list of dicts with the
+    lab, its sizes, FLOPs per image and per step, total training and sampling FLOPs and ``hours``
+    = (train + sample FLOPs) / (peak × utilisation) / 3600. An estimate from FLOP counts, not a
+    measurement (data loading, evaluation and Python overheads are not counted)."""
+    if not (peak > 0 and 0 < utilisation <= 1):
+        raise ValueError(f"need peak > 0 and 0 < utilisation <= 1, got peak={peak!r}, utilisation={utilisation!r}")
+    from .nets import UNet, count_parameters
+
+    rows = []
+    for plan in T4_LAB_PLANS:
+        import dataclasses
+
+        import torch
+
+        per_image = train_flops_per_image(plan.net, plan.image_size)
+        with torch.device("meta"):
+            params = count_parameters(UNet(dataclasses.replace(plan.net, image_size=plan.image_size)))
+        per_step = per_image * plan.batch_size
+        train = per_step * plan.steps * plan.runs
+        sample = per_image * FORWARD_FRACTION * plan.sample_evals * plan.runs
+        rows.append(dict(lab=plan.lab, what=plan.what, runs=plan.runs, image_size=plan.image_size,
+                         batch_size=plan.batch_size, steps=plan.steps, params=params,
+                         flops_per_image=per_image, flops_per_step=per_step, train_flops=train,
+                         sample_flops=sample, peak=peak, utilisation=utilisation,
+                         hours=(train + sample) / (peak * utilisation) / 3600))
+    return rows
+
+
+def t4_estimate_markdown(lab: str | None = None, **kwargs) -> str:
+    """The arithmetic of :func:`t4_lab_estimates` as a Markdown table (one lab, or all when None),
+    with the source of the peak and the utilisation assumed, for a lab page."""
+    rows = t4_lab_estimates(**kwargs)
+    if lab is not None:
+        rows = [r for r in rows if r["lab"] == lab]
+        if not rows:
+            raise ValueError(f"unknown lab {lab!r}; valid: {', '.join(p.lab for p in T4_LAB_PLANS)}")
+    r0 = rows[0]
+    lines = ["| lab | runs | U-Net | steps × batch | GFLOP/step | training FLOP | sampling FLOP | T4 hours |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['lab']} | {r['runs']} ({r['what']}) | {r['params'] / 1e6:.1f} M, "
+                     f"{r['image_size']}×{r['image_size']} | {r['steps']:,} × {r['batch_size']} | "
+                     f"{r['flops_per_step'] / 1e9:,.0f} | {r['train_flops']:.2e} | {r['sample_flops']:.2e} | "
+                     f"{r['hours']:.2f} |")
+    lines.append("")
+    lines.append(f"T4 hours = (training + sampling FLOP) / ({r0['peak'] / 1e12:.0f} TFLOP/s × "
+                 f"{r0['utilisation']:.0%}) / 3600 s. Training FLOP = FLOP/step × steps × runs (forward + "
+                 "backward, counted with PyTorch's FlopCounterMode); sampling FLOP = ⅓ of a training image's "
+                 "FLOP per network evaluation. Peak: NVIDIA T4 datasheet, 65 TFLOP/s mixed-precision FP16 "
+                 f"tensor cores; {r0['utilisation']:.0%} of it is an assumed utilisation. An estimate, "
+                 "not a measurement.")
+    return "\n".join(lines)

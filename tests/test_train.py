@@ -76,7 +76,7 @@ def _assert_same_tensors(a, b, where="state"):
 
 
 def test_presets_auto_and_env_var(monkeypatch):
-    assert set(PRESETS) == {"smoke", "cpu", "gpu"}
+    assert set(PRESETS) == {"smoke", "cpu", "gpu", "t4"}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_preset_name("auto") == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -86,7 +86,7 @@ def test_presets_auto_and_env_var(monkeypatch):
     monkeypatch.delenv(presets.ENV_VAR)
     assert resolve_preset_name(None) == "gpu"  # no env var: auto
     monkeypatch.setenv(presets.ENV_VAR, "huge")
-    with pytest.raises(ValueError, match=r"\$SCHED_LIB_PRESET.*smoke, cpu, gpu, auto"):
+    with pytest.raises(ValueError, match=r"\$SCHED_LIB_PRESET.*smoke, cpu, gpu, t4, auto"):
         get_preset()
     with pytest.raises(ValueError, match="unknown preset 'big'"):
         get_preset("big")
