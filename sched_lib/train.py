@@ -48,6 +48,7 @@ import functools
 import hashlib
 import json
 import os
+import shlex
 import sys
 import time
 import dataclasses
@@ -482,15 +483,79 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class CheckpointWriteError(OSError):
+    """A file of the run directory could not be written (disk full, I/O error); the old file was kept."""
+
+
 def _atomic_write_bytes(path: Path, write) -> None:
-    """Write ``path`` through ``path.tmp`` + fsync + ``os.replace`` (a reader never sees half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``path`` through ``path.<pid>.tmp`` + fsync + ``os.replace`` (a reader never sees half a file).
+
+    The temporary name holds the writer's pid, so two writers never share one. If the write fails (disk full,
+    I/O error: torch reports these as ``RuntimeError``), the temporary file is removed, ``path`` is left as it
+    was, and :class:`CheckpointWriteError` says so in one line.
+    """
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        kept = "the previous version was kept" if path.exists() else "nothing was written"
+        raise CheckpointWriteError(f"could not write {path} ({reason}); {kept}. Free disk space (or fix the "
+                                   f"directory's permissions) and re-run the same command to resume") from None
     _fsync_dir(path.parent)
+
+
+def _remove_stale_tmp(out: Path) -> None:
+    """Remove the temporary files (``*.tmp``) a killed writer left in the run directory (we hold its lock)."""
+    for name in (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE):
+        for tmp in list(out.glob(f"{name}.tmp")) + list(out.glob(f"{name}.*.tmp")):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+LOCK_FILE = "train.lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training in the run directory (it holds ``train.lock``)."""
+
+
+def _lock_run_dir(out: Path):
+    """Take an exclusive ``fcntl.flock`` on ``out/train.lock``; returns the open file (close it to unlock).
+
+    The lock belongs to the open file, not to the file's existence: the kernel releases it when the process
+    exits in any way, SIGKILL included, so a killed trainer never leaves a stale lock behind (the file stays,
+    holding the last pid, but nobody holds its lock, and the next trainer takes it at once). A second trainer
+    on the same directory raises :class:`RunLockedError` naming the holder's pid.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return None
+    f = open(out / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        pid = f.read().strip() or "unknown"
+        f.close()
+        raise RunLockedError(f"another process is training in {out} (pid {pid}); wait for it to finish or stop "
+                             "it, or choose another --out directory") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def read_config(run_dir) -> TrainConfig:
@@ -869,14 +934,27 @@ def train(config: TrainConfig, out_dir, runtime: Runtime | None = None) -> Train
     if not isinstance(runtime, Runtime):
         raise ValueError(f"runtime must be a Runtime, got {type(runtime).__name__}")
     t_session = time.perf_counter()
+    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir).strip():
+        raise ValueError(f"the run directory (--out) must be a non-empty path, got {out_dir!r}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a directory; choose another --out directory")
     dist_info = _init_distributed(runtime)
     device = runtime.resolve(dist_info.local_rank)[0]
+    lock = None
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(f"--out {out} is not writable; choose another --out directory")
+        if dist_info.rank == 0:
+            lock = _lock_run_dir(out)
+            _remove_stale_tmp(out)
         # Every step re-seeds the global RNG (for dropout); the caller's RNG state is restored afterwards.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             return _train(config, out, runtime, dist_info, t_session)
     finally:
+        if lock is not None:
+            lock.close()
         if dist_info.owns_group:
             import torch.distributed as dist
 
@@ -898,8 +976,21 @@ def _train(config: TrainConfig, out: Path, runtime: Runtime, di: _Dist, t_sessio
         differences = existing.diff(config)
         if differences:
             raise ConfigMismatchError(out, differences)
-    elif rank0:
-        out.mkdir(parents=True, exist_ok=True)
+    # The checkpoint carries its own config: a run directory whose config.json was lost (or replaced) must
+    # not adopt another run's weights. Compared before config.json is written.
+    state = None
+    if ckpt_path.exists():
+        state = _load_checkpoint(ckpt_path, runtime.resolve(di.local_rank)[0])
+        stored = state.get("config_json")
+        if isinstance(stored, str):
+            try:
+                stored_cfg = TrainConfig.from_dict(json.loads(stored))
+            except ValueError as err:
+                raise ValueError(f"{ckpt_path} holds an unreadable config ({err})") from None
+            differences = stored_cfg.diff(config)
+            if differences:
+                raise ConfigMismatchError(f"{out} (its {CHECKPOINT_FILE})", differences)
+    if not cfg_path.exists() and rank0:
         text = config.to_json()
         _atomic_write_bytes(cfg_path, lambda f: f.write(text.encode()))
     if di.world > 1:
@@ -909,8 +1000,7 @@ def _train(config: TrainConfig, out: Path, runtime: Runtime, di: _Dist, t_sessio
     trainer = Trainer(config, runtime, local_rank=di.local_rank, world_size=di.world)
     device = trainer.device
     start, elapsed_before = 0, 0.0
-    if ckpt_path.exists():
-        state = _load_checkpoint(ckpt_path, device)
+    if state is not None:
         trainer.load_state_dict(state)
         start, elapsed_before = int(state["step"]), float(state.get("elapsed_s", 0.0))
         del state
@@ -1173,10 +1263,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text if isinstance(err, ConfigMismatchError) else " ".join(text.split())
+
+
+def _checkpoint_step(out: Path) -> int:
+    """The step of ``out/ckpt.pt`` (0 when there is none or it cannot be read)."""
+    try:
+        return int(torch.load(out / CHECKPOINT_FILE, map_location="cpu", weights_only=True)["step"])
+    except Exception:
+        return 0
+
+
+def check_device(text: str | None) -> str | None:
+    """``text`` if torch knows it as a device (``cpu``, ``cuda``, ``cuda:N``, ``mps``), else a one-line ValueError."""
+    if text is None:
+        return None
+    try:
+        torch.device(text)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown --device {text!r}; allowed: cpu, cuda, cuda:N (e.g. cuda:0), mps") from None
+    return text
+
+
 def main(argv=None) -> int:
-    """Command-line entry point: ``python -m sched_lib.train --help``. Returns the exit status."""
+    """Command-line entry point: ``python -m sched_lib.train --help``. Returns the exit status.
+
+    Errors print one line (exit 1; exit 2 for bad arguments and for a run directory another trainer holds);
+    Ctrl-C exits 130, naming the step the checkpoint holds and the command that resumes.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.out.strip():
+        parser.error("--out must name a run directory, got ''")
+    try:
+        check_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     try:
         config = TrainConfig.from_preset(
             args.preset, schedule=args.schedule, weighting=args.weighting, prediction=args.prediction,
@@ -1190,8 +1314,17 @@ def main(argv=None) -> int:
         parser.error(str(err))
     try:
         result = train(config, args.out, runtime)
-    except (ConfigMismatchError, FloatingPointError, FileNotFoundError, ValueError) as err:
+    except RunLockedError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        step = _checkpoint_step(Path(args.out))
+        cmd = " ".join(shlex.quote(a) for a in ["python", "-m", "sched_lib.train", *(sys.argv[1:] if argv is None else argv)])
+        print(f"\n{parser.prog}: interrupted; {args.out} keeps its checkpoint at step {step} of {config.steps}. "
+              f"Resume with: {cmd}", file=sys.stderr)
+        return 130
+    except (ConfigMismatchError, FloatingPointError, FileNotFoundError, ValueError, OSError) as err:
+        print(f"{parser.prog}: error: {_one_line(err)}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:
         loss = f", last logged loss {result.last_loss:.4f}" if result.last_loss is not None else ""
