@@ -331,9 +331,9 @@ class ConfigMismatchError(ValueError):
 
     def __init__(self, out_dir, differences):
         self.differences = differences
-        lines = "\n".join(f"  {k}: existing {a!r}, requested {b!r}" for k, a, b in differences)
+        fields_ = "; ".join(f"{k}: existing {a!r}, requested {b!r}" for k, a, b in differences)
         super().__init__(
-            f"{out_dir} already holds a run with a different config; the fields that differ:\n{lines}\n"
+            f"{out_dir} already holds a run with a different config (the fields that differ: {fields_}). "
             "Re-run with the same arguments to resume it, or choose another --out directory."
         )
 
@@ -729,7 +729,12 @@ def _load_images(config: TrainConfig, device) -> torch.Tensor:
     on ``device``."""
     from .data import ENV_VAR
 
-    images = _cifar_train_subset(os.environ.get(ENV_VAR) or None, config.num_images)
+    try:
+        images = _cifar_train_subset(os.environ.get(ENV_VAR) or None, config.num_images)
+    except (FileNotFoundError, OSError) as err:  # no copy here and no download (offline)
+        text = " ".join(str(err).split())
+        raise FileNotFoundError(f"CIFAR-10 training images not found: {text}. Set ${ENV_VAR} to the folder (or "
+                                "file) holding CIFAR-10, or run once with internet access to download it") from None
     return torch.from_numpy(images.copy()).to(device)
 
 
@@ -1265,7 +1270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _one_line(err: BaseException) -> str:
     text = str(err).strip() or type(err).__name__
-    return text if isinstance(err, ConfigMismatchError) else " ".join(text.split())
+    return " ".join(text.split())
 
 
 def _checkpoint_step(out: Path) -> int:
