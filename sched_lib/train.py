@@ -992,7 +992,10 @@ def _train(config: TrainConfig, out: Path, runtime: Runtime, di: _Dist, t_sessio
                 stored_cfg = TrainConfig.from_dict(json.loads(stored))
             except ValueError as err:
                 raise ValueError(f"{ckpt_path} holds an unreadable config ({err})") from None
-            differences = stored_cfg.diff(config)
+            # The step budget may legitimately differ (sched_lib.sweep seeds a longer run from a shorter
+            # one's checkpoint), as long as the checkpoint does not lie beyond the requested steps.
+            differences = [d for d in stored_cfg.diff(config)
+                           if d[0] != "steps" or int(state.get("step", 0)) > config.steps]
             if differences:
                 raise ConfigMismatchError(f"{out} (its {CHECKPOINT_FILE})", differences)
     if not cfg_path.exists() and rank0:
