@@ -515,7 +515,7 @@ def _atomic_write_bytes(path: Path, write) -> None:
 
 def _remove_stale_tmp(out: Path) -> None:
     """Remove the temporary files (``*.tmp``) a killed writer left in the run directory (we hold its lock)."""
-    for name in (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE):
+    for name in (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, PREVIOUS_CHECKPOINT_FILE):
         for tmp in list(out.glob(f"{name}.tmp")) + list(out.glob(f"{name}.*.tmp")):
             try:
                 tmp.unlink()
@@ -536,21 +536,31 @@ def _lock_run_dir(out: Path):
     The lock belongs to the open file, not to the file's existence: the kernel releases it when the process
     exits in any way, SIGKILL included, so a killed trainer never leaves a stale lock behind (the file stays,
     holding the last pid, but nobody holds its lock, and the next trainer takes it at once). A second trainer
-    on the same directory raises :class:`RunLockedError` naming the holder's pid.
+    on the same directory raises :class:`RunLockedError` naming the holder's pid. A trainer that ends normally
+    removes the file while it still holds the lock; one that then gets the lock of the removed file notices
+    (the path no longer names its file) and locks the new one.
     """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no lock
         return None
-    f = open(out / LOCK_FILE, "a+")
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.seek(0)
-        pid = f.read().strip() or "unknown"
+    path = out / LOCK_FILE
+    while True:
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            pid = f.read().strip() or "unknown"
+            f.close()
+            raise RunLockedError(f"another process is training in {out} (pid {pid}); wait for it to finish or "
+                                 "stop it, or choose another --out directory") from None
+        try:  # the holder we waited on may have removed the file on its way out: lock the file that is there
+            if os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
         f.close()
-        raise RunLockedError(f"another process is training in {out} (pid {pid}); wait for it to finish or stop "
-                             "it, or choose another --out directory") from None
     f.seek(0)
     f.truncate()
     f.write(f"{os.getpid()}\n")
@@ -570,14 +580,92 @@ def read_config(run_dir) -> TrainConfig:
     return TrainConfig.from_dict(d)
 
 
+PREVIOUS_CHECKPOINT_FILE = "ckpt.prev.pt"
+
+
+def _state_sha256(state) -> str:
+    """sha256 over every tensor's bytes and every number of a checkpoint state (its ``"sha256"`` left out)."""
+    h = hashlib.sha256()
+
+    def visit(obj, key=""):
+        if isinstance(obj, dict):
+            for k in sorted(obj, key=str):
+                if not (key == "" and k == "sha256"):
+                    h.update(f"<{k}>".encode())
+                    visit(obj[k], f"{key}/{k}")
+        elif isinstance(obj, (list, tuple)):
+            h.update(f"[{len(obj)}]".encode())
+            for i, v in enumerate(obj):
+                visit(v, f"{key}/{i}")
+        elif isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(repr(obj).encode())
+
+    visit(state)
+    return h.hexdigest()
+
+
 def _load_checkpoint(path: Path, device) -> dict:
+    """Read and verify a checkpoint: a ValueError names the file when it is unreadable or its digest is wrong."""
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # truncated or not a checkpoint
-        raise ValueError(f"{path} is not a readable sched_lib checkpoint ({type(err).__name__}: {err})") from None
+        reason = " ".join(str(err).split())[:300]
+        raise ValueError(f"{path} is not a readable sched_lib checkpoint ({type(err).__name__}: {reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path} is not a sched_lib checkpoint of format {FORMAT_VERSION}")
+    if "sha256" in state and state["sha256"] != _state_sha256(state):  # older checkpoints carry no digest
+        raise ValueError(f"{path} is corrupt: its contents do not match the sha256 digest stored in it")
     return state
+
+
+def _load_checkpoint_or_previous(out: Path, device) -> dict:
+    """``out/ckpt.pt``, or ``ckpt.prev.pt`` (with a warning) when the newest one is unreadable or corrupt."""
+    path, prev = out / CHECKPOINT_FILE, out / PREVIOUS_CHECKPOINT_FILE
+    try:
+        return _load_checkpoint(path, device)
+    except ValueError as err:
+        if not prev.is_file():
+            raise
+        state = _load_checkpoint(prev, device)
+        print(f"sched_lib.train: warning: {err}; resuming from the previous checkpoint {prev} "
+              f"(step {int(state['step'])}) instead", file=sys.stderr)
+        return state
+
+
+def _save_checkpoint(out: Path, state: dict) -> None:
+    """Write ``out/ckpt.pt`` with its digest, keeping the checkpoint it replaces as ``ckpt.prev.pt`` (a hard
+    link made before the atomic replace, so there is always a complete ``ckpt.pt``) until the new one has been
+    read back and verified; a new one that does not verify is replaced by the previous one again."""
+    state["sha256"] = _state_sha256(state)
+    path, prev = out / CHECKPOINT_FILE, out / PREVIOUS_CHECKPOINT_FILE
+    kept = False
+    if path.is_file():
+        try:  # (not link + rename: rename onto another link of the same file does nothing)
+            prev.unlink(missing_ok=True)
+            os.link(path, prev)
+            kept = True
+        except OSError:  # no hard links here: no fallback, nothing else changes
+            pass
+    try:
+        _atomic_write_bytes(path, lambda f: torch.save(state, f))
+    except CheckpointWriteError:
+        if kept:  # ckpt.pt is still the previous checkpoint
+            prev.unlink(missing_ok=True)
+        raise
+    try:
+        _load_checkpoint(path, "cpu")
+    except ValueError as err:
+        if kept:
+            os.replace(prev, path)
+        raise CheckpointWriteError(f"the checkpoint just written did not verify ({err}); "
+                                   + ("the previous one was put back. " if kept else "")
+                                   + "Check the disk and re-run the same command to resume") from None
+    if kept:
+        prev.unlink(missing_ok=True)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -958,7 +1046,11 @@ def train(config: TrainConfig, out_dir, runtime: Runtime | None = None) -> Train
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             return _train(config, out, runtime, dist_info, t_session)
     finally:
-        if lock is not None:
+        if lock is not None:  # removed while still held (see _lock_run_dir), so the directory stays clean
+            try:
+                os.unlink(out / LOCK_FILE)
+            except OSError:
+                pass
             lock.close()
         if dist_info.owns_group:
             import torch.distributed as dist
@@ -985,7 +1077,7 @@ def _train(config: TrainConfig, out: Path, runtime: Runtime, di: _Dist, t_sessio
     # not adopt another run's weights. Compared before config.json is written.
     state = None
     if ckpt_path.exists():
-        state = _load_checkpoint(ckpt_path, runtime.resolve(di.local_rank)[0])
+        state = _load_checkpoint_or_previous(out, runtime.resolve(di.local_rank)[0])
         stored = state.get("config_json")
         if isinstance(stored, str):
             try:
@@ -1094,7 +1186,7 @@ def _train(config: TrainConfig, out: Path, runtime: Runtime, di: _Dist, t_sessio
         if is_ckpt and rank0:
             state = trainer.state_dict()
             state.update(step=done, elapsed_s=elapsed_before + time.perf_counter() - t_train)
-            _atomic_write_bytes(ckpt_path, lambda f, state=state: torch.save(state, f))
+            _save_checkpoint(out, state)
         if is_ckpt:
             last_ckpt = done
         bar.update(1)
