@@ -67,8 +67,9 @@ def load_samples(path) -> tuple:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:  # truncated, or not .npy/.npz at all
-        raise ValueError(f"{path} is not a readable .npz file ({' '.join(str(err).split())}); "
-                         "write it with sched_lib.sample") from None
+        reason = ("it is neither an .npz archive nor an .npy array" if "pickle" in str(err)
+                  else " ".join(str(err).split()))  # numpy calls any other file "pickled data"
+        raise ValueError(f"{path} is not a readable .npz file ({reason}); write it with sched_lib.sample") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise ValueError(f"{path} holds a single .npy array, not an .npz archive; write it with sched_lib.sample")
     try:

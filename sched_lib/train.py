@@ -30,10 +30,19 @@ upsampling changes the effective SNR (Hoogeboom et al. 2023, §3, eq. 4).
 A run directory holds ``config.json`` (the :class:`TrainConfig`, written once and compared on every
 restart: a different config is refused, naming the fields that differ), ``ckpt.pt`` (the state dicts of
 the model, its EMA and the optimiser, the step, RNG states, the VLB sampler's history: tensors and plain
-numbers only, loadable with ``torch.load(weights_only=True)``; written to ``ckpt.pt.tmp``, fsynced, then
+numbers only, loadable with ``torch.load(weights_only=True)``; written to ``ckpt.pt.<pid>.tmp``, fsynced, then
 moved into place with ``os.replace``, so a crash never leaves half a checkpoint) and ``metrics.jsonl`` (one JSON
 record per log step, plus ``"event"`` records at each start and at the end). Re-running the same command
 resumes from ``ckpt.pt``; on the CPU the final weights are bit-identical to an uninterrupted run's.
+
+Faults: the checkpoint stores its own config, compared (the step budget aside) before ``config.json`` is
+written, so a directory that lost its ``config.json`` never adopts another run's weights. It also stores a
+sha256 digest of its state, verified on every load; the checkpoint it replaces is kept as ``ckpt.prev.pt``
+until the new one has been read back and verified. While training, the process holds an exclusive
+``fcntl.flock`` on ``train.lock`` (see :func:`_lock_run_dir`; the kernel drops it when the process dies, even
+by SIGKILL, so it never goes stale); a second trainer on the directory exits 2 naming the holder's pid. A
+failed write (disk full) removes its temporary file and keeps the last good checkpoint; temporary files left
+by a killed trainer are removed at the next start. The command line reports every error in one line.
 
 Multi-GPU: ``torchrun --nproc_per_node=K -m sched_lib.train ...`` runs DistributedDataParallel (NCCL on
 CUDA, gloo on the CPU); the preset's batch is the global batch, split over the ranks; rank 0 alone writes

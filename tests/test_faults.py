@@ -236,7 +236,8 @@ def test_evaluate_unreadable_samples_is_one_line(kind, tmp_path):
     else:
         path.write_text("hello, these are not images\n")
     proc = cli("evaluate", "--samples", path, "--metric", "fd_randconv")
-    assert_one_line_error(proc, 1, str(path))
+    assert_one_line_error(proc, 1, str(path), "not a readable .npz" if kind != "npy_named_npz" else ".npy array")
+    assert "pickled" not in proc.stderr
 
 
 def test_evaluate_json_into_a_missing_folder_is_created_and_written(tmp_path):
