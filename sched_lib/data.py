@@ -308,7 +308,12 @@ def load_cifar10(
         raise FileNotFoundError(
             f"CIFAR-10 split {split!r} not found in the cache {cache} and download=False. {hint}"
         )
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot create the CIFAR-10 cache {cache} ({err.strerror or err}). {hint}") from None
+    if not os.access(cache, os.W_OK):
+        raise PermissionError(f"the CIFAR-10 cache {cache} is not writable, so nothing can be downloaded. {hint}")
     tarball = cache / CIFAR10_TARBALL
     download_file(CIFAR10_URL, tarball, CIFAR10_MD5, progress=progress)
     return _read_tarball(tarball, split)

@@ -581,3 +581,14 @@ def test_toy_2d_validation():
             data.toy_2d("moons", n)
     with pytest.raises(ValueError, match="seed must be"):
         data.toy_2d("moons", 10, seed=-1)
+
+
+def test_unwritable_cache_is_one_clear_error(tmp_path, monkeypatch):
+    """A cache that cannot be created (here: under a regular file, which also fails as root) names the
+    cache and says how to point at the data, before any download starts."""
+    monkeypatch.delenv("SCHED_LIB_DATA", raising=False)
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    with pytest.raises(OSError, match=r"cannot create the CIFAR-10 cache .*SCHED_LIB_DATA"):
+        data.load_cifar10("train", cache_dir=blocker / "cache", download=True)
+    assert blocker.read_text() == "x"
