@@ -106,8 +106,8 @@ SIGMA_MAX_FLOAT32 = 1e3
 _CH = {
     "TERMINAL_SNR_NONZERO": "chapters/endpoints_and_sampling#what-leaks-through-the-mean-brightness",
     "ZERO_TERMINAL_SNR_EPSILON": "chapters/endpoints_and_sampling#zero-terminal-snr-needs-v-prediction",
-    "MIN_SNR_ZERO_SNR": "chapters/weighting#min-snr-gamma",
-    "MIN_SNR_V_CLAMP": "chapters/weighting#min-snr-gamma",
+    "MIN_SNR_ZERO_SNR": "chapters/weighting#min-snr",
+    "MIN_SNR_V_CLAMP": "chapters/weighting#min-snr",
     "SAMPLING_SKIPS_LAST_STEP": "chapters/endpoints_and_sampling#where-the-sampler-starts-leading-trailing-and-linspace",
     "FLOAT_SIGMA_MAX_CANCELLATION": "chapters/endpoints_and_sampling#the-karras-sigma-grid-on-the-log-snr-axis",
     "BETA_END_TOO_SMALL": "chapters/classic_schedules#quadratic-two-formulas-under-one-name",

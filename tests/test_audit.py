@@ -238,3 +238,22 @@ def test_effective_weight_mass_moves_with_density():
     with pytest.raises(AuditError, match="^density_params"):
         audit({**CLEAN, "training_density": "log_normal", "density_params": {"mu": 1}})
     audit(fixture("sd3.json"), training_density="logit_normal")
+
+
+def test_every_finding_links_to_a_section_of_the_book():
+    """Each finding's chapter anchor is the id Sphinx gives one of that chapter's headings
+    (docutils' make_id: lowercase, runs of other characters become one hyphen)."""
+    import json
+    import re
+    from pathlib import Path
+
+    from sched_lib.audit import FINDING_CODES, _CH
+
+    root = Path(__file__).resolve().parent.parent
+    for code in FINDING_CODES:
+        page, anchor = _CH[code].split("#")
+        cells = json.loads((root / f"{page}.ipynb").read_text())["cells"]
+        headings = [line.lstrip("#").strip() for c in cells if c["cell_type"] == "markdown"
+                    for line in "".join(c["source"]).splitlines() if line.startswith("#")]
+        ids = {re.sub(r"[^a-z0-9]+", "-", h.lower()).strip("-") for h in headings}
+        assert anchor in ids, (code, anchor)
