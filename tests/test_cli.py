@@ -55,7 +55,7 @@ def test_train_flags_match_the_issue(capsys):
     for flag in ("--schedule", "--schedule-param", "--weighting", "--weighting-param", "--prediction", "--preset",
                  "--steps", "--seed", "--out"):
         assert flag in text
-    assert "{eps,x0,v}" in text and "{smoke,cpu,gpu,auto}" in text
+    assert "{eps,x0,v}" in text and "{smoke,cpu,gpu,t4,auto}" in text
 
 
 def test_smoke_train_sample_evaluate_end_to_end(tmp_path, capsys):
