@@ -19,6 +19,7 @@ and, on every page at a laptop width (1400 px) and a phone width (390 px), what 
   ``_static/course.css``; a bare scrollbar does not count, because phones draw overlay scrollbars only while
   scrolling), at 1400 px none is wider than its box at all, and no equation number covers its equation;
 - at 1400 px, no code or output block (``<pre>``) and no table is wider than the column;
+- the reader sees one search button, not two;
 - every image has an alt text, and not a file name or hash (myst-nb's default is the image's path);
 - no reader-facing text names a file or document outside the book (the course's design notes, source notes
   and errata, ``../shared``, ``*.md`` files); in code and outputs a random ``seed`` is of course fine;
@@ -288,12 +289,13 @@ for (const img of document.images) {
   if (!alt || alt === file || alt.endsWith(file) || /\.(png|jpe?g|gif|svg|webp)\b/i.test(alt) || /[0-9a-f]{32}/i.test(alt))
     images.push(`${file}: alt ${JSON.stringify(alt.slice(0, 80))}`);
 }
+const searches = Array.from(document.querySelectorAll("button.search-button__button")).filter(shown).length;
 const clone = col.cloneNode(true);
 const code = Array.from(clone.querySelectorAll("pre")).map((e) => e.textContent);
 clone.querySelectorAll("pre, script, style, mjx-container, .MathJax").forEach((e) => e.remove());
 const colLeft = colBox.left + parseFloat(getComputedStyle(col).paddingLeft);
 return {width: window.innerWidth, column: Math.round(colRight - colLeft), displayed: displayed,
-        equations: equations, numbers: numbers, blocks: blocks, images: images, code: code,
+        searches: searches, equations: equations, numbers: numbers, blocks: blocks, images: images, code: code,
         prose: clone.textContent.replace(/\s+/g, " ")};
 """
 
@@ -329,6 +331,8 @@ def _layout_problems(browser, site_url: str, page: str, width: int) -> list[str]
                         f"{found['blocks'][:5]}")
     if found["images"]:
         problems.append(f"{at}: {len(found['images'])} images without a real alt text: {found['images'][:5]}")
+    if found["searches"] != 1:
+        problems.append(f"{at}: {found['searches']} search buttons on screen, not one")
     if width == LAYOUT_WIDTHS[0]:  # the text is the same at every width: check it once
         refs = _outside_references(found)
         if refs:
