@@ -59,9 +59,10 @@ MIN_PHONE_PT = 9.0
 #: The course's figure width in inches: one panel per row. At the inline backend's 100 dpi a 5-inch figure
 #: is 500 px wide, shown at its size on a laptop and shrunk to 327 px on a phone.
 FIGURE_WIDTH = 5.0
-#: Font size (pt) such that text on a FIGURE_WIDTH figure is MIN_PHONE_PT on the phone, with 3% to spare:
-#: a figure w inches wide is shown at PHONE_IMAGE_PX / (96 w) of its size (96 CSS px per inch).
-_FONT_PT = round(MIN_PHONE_PT * 96 * FIGURE_WIDTH / PHONE_IMAGE_PX * 1.03 * 2) / 2
+#: Font size (pt) such that text on a FIGURE_WIDTH figure (plus the 0.2 inch the inline backend pads its tight
+#: bounding box with) is at least MIN_PHONE_PT on the phone, with 3% to spare, rounded up to a half point:
+#: an image w inches wide is shown at PHONE_IMAGE_PX / (96 w) of its size (96 CSS px per inch).
+_FONT_PT = math.ceil(MIN_PHONE_PT * 96 * (FIGURE_WIDTH + 0.2) / PHONE_IMAGE_PX * 1.03 * 2) / 2
 #: matplotlib rcParams of the course's figures (:func:`use_course_style`).
 COURSE_STYLE = {
     "figure.figsize": (FIGURE_WIDTH, 3.4),
