@@ -1,7 +1,11 @@
 """Figures for the course: the four schedule panels (ᾱ, λ, β and the density of λ) and real images noised
 at a chosen step, as used by the schedule explorer (:mod:`sched_lib.widgets`) and the labs' static figures.
 
-Conventions (DESIGN.md, "Notebooks"; seed errata row 42): the x-axis of a discrete chain is t/T for
+Figures are read on phones as well as laptops: :data:`COURSE_STYLE` (:func:`use_course_style`) sets fonts that stay
+at least :data:`MIN_PHONE_PT` points when a figure of :data:`FIGURE_WIDTH` inches is shrunk to a phone's column,
+and :func:`phone_font_pt` / :func:`check_phone_legible` compute that displayed size for any figure.
+
+Conventions of the schedule panels: the x-axis of a discrete chain is t/T for
 t = 1..T (so that chains with different T line up), β is drawn on a log axis, axis labels are lowercase,
 and nothing here opens a window or keeps a pyplot figure alive: every function draws on axes it is given.
 Infinite log-SNR values (λ_T = −∞ under zero terminal SNR) are left out of the curves and histograms, not
@@ -33,7 +37,90 @@ __all__ = [
     "to_display",
     "plot_schedule_panels",
     "plot_images",
+    "FIGURE_WIDTH",
+    "PHONE_IMAGE_PX",
+    "MIN_PHONE_PT",
+    "COURSE_STYLE",
+    "use_course_style",
+    "phone_font_pt",
+    "check_phone_legible",
 ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Legible on a phone
+# --------------------------------------------------------------------------------------------------
+
+#: CSS pixels an image is shown at on a 390 px phone: the book's column there is 343 px, less the figure's
+#: margins (measured in headless Chromium; tests/test_site.py). A wider image is scaled down to this.
+PHONE_IMAGE_PX = 327
+#: The smallest font, in points as the reader sees it, that a figure may show on that phone (issue 10).
+MIN_PHONE_PT = 9.0
+#: The course's figure width in inches: one panel per row. At the inline backend's 100 dpi a 5-inch figure
+#: is 500 px wide, shown at its size on a laptop and shrunk to 327 px on a phone.
+FIGURE_WIDTH = 5.0
+#: Font size (pt) such that text on a FIGURE_WIDTH figure (plus the 0.2 inch the inline backend pads its tight
+#: bounding box with) is at least MIN_PHONE_PT on the phone, with 3% to spare, rounded up to a half point:
+#: an image w inches wide is shown at PHONE_IMAGE_PX / (96 w) of its size (96 CSS px per inch).
+_FONT_PT = math.ceil(MIN_PHONE_PT * 96 * (FIGURE_WIDTH + 0.2) / PHONE_IMAGE_PX * 1.03 * 2) / 2
+#: matplotlib rcParams of the course's figures (:func:`use_course_style`).
+COURSE_STYLE = {
+    "figure.figsize": (FIGURE_WIDTH, 3.4),
+    "font.size": _FONT_PT,
+    "axes.titlesize": _FONT_PT,
+    "axes.labelsize": _FONT_PT,
+    "xtick.labelsize": _FONT_PT,
+    "ytick.labelsize": _FONT_PT,
+    "legend.fontsize": _FONT_PT,
+    "legend.frameon": False,
+    "lines.linewidth": 2.0,
+    # log axes label their decades only: no "4×10⁰, 6×10⁰" minor labels on a short log axis
+    "axes.formatter.min_exponent": 3,
+}
+
+
+def use_course_style() -> None:
+    """Set :data:`COURSE_STYLE` for every later figure of this kernel (``matplotlib.rcParams``)."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update(COURSE_STYLE)
+
+
+def phone_font_pt(fig, shown_px: float = PHONE_IMAGE_PX) -> dict:
+    """Each visible text of ``fig`` with its size in points as a phone shows it, smallest first.
+
+    The notebook's inline backend saves the figure's tight bounding box (plus 0.1 inch padding) at
+    ``fig.dpi``, width w inches; the page shows that image at min(``shown_px``, w · dpi) CSS pixels (its own
+    size on a laptop, the column's on a phone), 96 CSS px to the inch, so a font of s points is displayed at
+    s · min(shown_px, w · dpi) / (96 w) points.
+    Returns ``{text: displayed_pt}``.
+    """
+    from matplotlib.text import Text
+
+    shown_px = check.real(shown_px, "shown_px", low=0, low_open=True)
+    fig.canvas.draw()
+    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width + 0.2
+    scale = min(shown_px, width_in * fig.dpi) / (96 * width_in)
+    sizes = {}
+    for text in fig.findobj(Text):
+        label = text.get_text().strip()
+        if not label or not text.get_visible() or text.get_window_extent().width == 0:
+            continue
+        pt = text.get_fontsize() * scale
+        sizes[label] = min(float(pt), sizes.get(label, math.inf))
+    return dict(sorted(sizes.items(), key=lambda kv: kv[1]))
+
+
+def check_phone_legible(fig, min_pt: float = MIN_PHONE_PT, shown_px: float = PHONE_IMAGE_PX) -> float:
+    """The smallest displayed font of ``fig`` on a phone (:func:`phone_font_pt`); ValueError below ``min_pt``."""
+    min_pt = check.real(min_pt, "min_pt", low=0, low_open=True)
+    sizes = phone_font_pt(fig, shown_px)
+    small = {label: round(pt, 1) for label, pt in sizes.items() if pt < min_pt}
+    if small:
+        raise ValueError(f"text shown below {min_pt:g} pt on a phone ({shown_px:g} px wide): "
+                         f"{dict(list(small.items())[:6])}; use sched_lib.plotting.use_course_style() "
+                         f"and a figure at most {FIGURE_WIDTH:g} inches wide")
+    return min(sizes.values(), default=math.inf)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -221,7 +308,7 @@ def plot_schedule_panels(axes: Sequence, schedules: Mapping[str, Schedule], *, t
     ax_dens.set_xlabel(r"log-snr $\lambda$")
     ax_dens.set_ylabel("density of steps")
     if schedules:
-        ax_ab.legend(fontsize=7)
+        ax_ab.legend()
     return drawn
 
 

@@ -12,6 +12,18 @@ Run after the book build (``jupyter-book build . -W -n --keep-going``). It serve
 - every same-site link resolves to a file of the built site and, when it has a ``#fragment``, to an
   element with that id on the target page;
 
+and, on every page at a laptop width (1400 px) and a phone width (390 px), what a reader sees
+(``test_reader_layout``):
+
+- no display equation is wider than its box without a visible scroll cue (a scroll shadow or fade from
+  ``_static/course.css``; a bare scrollbar does not count, because phones draw overlay scrollbars only while
+  scrolling), at 1400 px none is wider than its box at all, and no equation number covers its equation;
+- at 1400 px, no code or output block (``<pre>``) and no table is wider than the column;
+- the reader sees one search button, not two;
+- every image has an alt text, and not a file name or hash (myst-nb's default is the image's path);
+- no reader-facing text names a file or document outside the book (the course's design notes, source notes
+  and errata, ``../shared``, ``*.md`` files); in code and outputs a random ``seed`` is of course fine;
+
 and, once each: a solution dropdown opens and closes when its toggle is clicked, and the search page finds
 "cosine". Screenshots of a few pages go to ``_build/html/_screenshots/`` (the CI artifact).
 
@@ -57,6 +69,22 @@ CHROMIUM_FLAGS = (
 NOT_PAGES = {"genindex.html", "search.html"}
 CHAPTER = "chapters/snr.html"  # has display math, a figure and solution dropdowns
 TIMEOUT = 30  # seconds to wait for MathJax, images or search results on one page
+WINDOW = (1280, 1000)  # the window of every test but the layout test (CHROMIUM_FLAGS)
+LAYOUT_WIDTHS = (1400, 390)  # a laptop and a phone (iPhone 12-15: 390 CSS px)
+# Documents and files a reader of the book does not have. Code and outputs are held to CODE_REFERENCES
+# only (a random seed, `seed=0`, is fine there); prose also to PROSE_REFERENCES, the ways the course used to
+# cite its source notes ("the seed notes", "the seed's exercise 3", "the seed drops -bt") while still
+# allowing a random seed ("the seed-to-seed spread", "seed 0", "the seed of the generator").
+CODE_REFERENCES = re.compile(
+    r"DESIGN\.md|\berrata\b|\.\./shared\b|\bshared/(?:seed|reference|data)\b|noise_schedules_seed"
+    r"|\bseed[ -]notes?\b|\bsource notes\b|\b[\w.-]+\.md\b",
+    re.IGNORECASE,
+)
+PROSE_REFERENCES = re.compile(
+    r"\bseed(?:'s|\u2019s)|\b(?:the|our|its) seed\b(?!\s*(?:=|-?\d|value|range|spread|run|of\b|-to-|for\b))",
+    re.IGNORECASE,
+)
+URL = re.compile(r"https?://\S+")
 
 
 def _skip_reason() -> str | None:
@@ -200,6 +228,118 @@ return {
 """
 
 
+_LAYOUT = r"""
+const strict = arguments[0];  // laptop width: no display equation may be wider than its box at all
+const col = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
+const colBox = col.getBoundingClientRect();
+const colRight = colBox.right - parseFloat(getComputedStyle(col).paddingRight);
+const text = (e) => (e.textContent || "").replace(/\s+/g, " ").trim().slice(0, 80);
+const shown = (e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden";
+const wider = (e) => e.scrollWidth > e.clientWidth + 1;
+// A cue a reader sees without touching the element: a scroll shadow (gradient backgrounds, one of them
+// attached `local`) or a fade (mask). A scrollbar alone is not one: phones draw overlay scrollbars only
+// while scrolling.
+function cue(e) {
+  for (let el = e; el && el !== col; el = el.parentElement) {
+    const cs = getComputedStyle(el);
+    if (!/auto|scroll/.test(cs.overflowX)) continue;
+    if (/gradient/.test(cs.backgroundImage) && /local/.test(cs.backgroundAttachment)) return true;
+    const mask = cs.maskImage || cs.webkitMaskImage;
+    return !!(mask && mask !== "none");
+  }
+  return false;
+}
+const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+                          Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+const equations = [], numbers = [];
+let displayed = 0;
+for (const mjx of document.querySelectorAll("mjx-container[display='true']")) {
+  if (!col.contains(mjx) || !shown(mjx)) continue;
+  displayed++;
+  const box = mjx.closest("div.math") || mjx;
+  const label = (box.querySelector(".eqno") ? box.querySelector(".eqno").textContent.replace("#", "").trim() + " " : "")
+                + text(mjx.querySelector("mjx-assistive-mml") || mjx).slice(0, 60);
+  const math = mjx.querySelector("mjx-math") || mjx;
+  const over = wider(mjx) || wider(box) || math.getBoundingClientRect().right > colRight + 1
+               && math.getBoundingClientRect().right > mjx.getBoundingClientRect().right + 1;
+  if (over && (strict || !cue(mjx))) equations.push(label);
+  const eqno = box.querySelector(".eqno");
+  if (eqno && shown(eqno)) {
+    // the part of the equation a reader sees: the typeset math, clipped to its (scrolling) box
+    const m = math.getBoundingClientRect(), c = mjx.getBoundingClientRect();
+    const visible = {left: Math.max(m.left, c.left), right: Math.min(m.right, c.right), top: m.top, bottom: m.bottom};
+    if (overlap(eqno.getBoundingClientRect(), visible) || eqno.getBoundingClientRect().right > colRight + 1)
+      numbers.push(label);
+  }
+}
+const blocks = [];
+if (strict) {
+  for (const e of col.querySelectorAll("pre, table")) {
+    if (!shown(e) || e.closest("mjx-container")) continue;
+    const r = e.getBoundingClientRect();
+    if (wider(e) || r.right > colRight + 1 || (e.tagName === "TABLE" && e.parentElement && wider(e.parentElement)))
+      blocks.push(`${e.tagName.toLowerCase()} ${Math.round(Math.max(e.scrollWidth, r.width))} px: ${text(e)}`);
+  }
+}
+const images = [];
+for (const img of document.images) {
+  if (img.getAttribute("role") === "presentation" || img.getAttribute("aria-hidden") === "true") continue;
+  const alt = (img.getAttribute("alt") || "").trim();
+  const file = (img.getAttribute("src") || "").split("/").pop();
+  if (!alt || alt === file || alt.endsWith(file) || /\.(png|jpe?g|gif|svg|webp)\b/i.test(alt) || /[0-9a-f]{32}/i.test(alt))
+    images.push(`${file}: alt ${JSON.stringify(alt.slice(0, 80))}`);
+}
+const searches = Array.from(document.querySelectorAll("button.search-button__button")).filter(shown).length;
+const clone = col.cloneNode(true);
+const code = Array.from(clone.querySelectorAll("pre")).map((e) => e.textContent);
+clone.querySelectorAll("pre, script, style, mjx-container, .MathJax").forEach((e) => e.remove());
+const colLeft = colBox.left + parseFloat(getComputedStyle(col).paddingLeft);
+return {width: window.innerWidth, column: Math.round(colRight - colLeft), displayed: displayed,
+        searches: searches, equations: equations, numbers: numbers, blocks: blocks, images: images, code: code,
+        prose: clone.textContent.replace(/\s+/g, " ")};
+"""
+
+
+def _outside_references(found: dict) -> list[str]:
+    """Passages of a page that name a document or file outside the book, each with some context."""
+    hits = []
+    for source, patterns in ((found["prose"], (CODE_REFERENCES, PROSE_REFERENCES)),
+                             *((code, (CODE_REFERENCES,)) for code in found["code"])):
+        source = URL.sub(" ", source)
+        for pattern in patterns:
+            for match in pattern.finditer(source):
+                hits.append(" ".join(source[max(0, match.start() - 40):match.end() + 30].split()))
+    return hits
+
+
+def _layout_problems(browser, site_url: str, page: str, width: int) -> list[str]:
+    browser.set_window_size(width, WINDOW[1])
+    _load(browser, site_url + page)
+    browser.execute_async_script(_WAIT_FOR_MATHJAX)
+    browser.execute_async_script(_WAIT_FOR_IMAGES)
+    found = browser.execute_script(_LAYOUT, width >= 1000)
+    at = f"at {found['width']} px (column {found['column']} px)"
+    problems = []
+    if found["equations"]:
+        what = "wider than their box" if width >= 1000 else "wider than their box with no visible scroll cue"
+        problems.append(f"{at}: {len(found['equations'])} of {found['displayed']} display equations {what}: "
+                        f"{found['equations'][:8]}")
+    if found["numbers"]:
+        problems.append(f"{at}: equation numbers cover their equation or leave the column: {found['numbers'][:8]}")
+    if found["blocks"]:
+        problems.append(f"{at}: {len(found['blocks'])} code/output blocks or tables wider than the column: "
+                        f"{found['blocks'][:5]}")
+    if found["images"]:
+        problems.append(f"{at}: {len(found['images'])} images without a real alt text: {found['images'][:5]}")
+    if found["searches"] != 1:
+        problems.append(f"{at}: {found['searches']} search buttons on screen, not one")
+    if width == LAYOUT_WIDTHS[0]:  # the text is the same at every width: check it once
+        refs = _outside_references(found)
+        if refs:
+            problems.append(f"{len(refs)} passages name documents or files outside the book: {refs[:8]}")
+    return problems
+
+
 def _load(browser, url: str) -> None:
     browser.get_log("browser")  # drop messages from the previous page
     browser.get(url)
@@ -290,6 +430,19 @@ def test_page(page: str, browser, site_url) -> None:
         _screenshot(browser, "chapter-math.png")
         _scroll_to(browser, browser.find_element(By.CSS_SELECTOR, "figure img"))
         _screenshot(browser, "chapter-figure.png")
+
+
+@pytest.mark.parametrize("page", _page_params())
+def test_reader_layout(page: str, browser, site_url) -> None:
+    """What a reader sees at 1400 px and at 390 px: equations, code blocks, alt texts, references."""
+    problems = []
+    try:
+        for width in LAYOUT_WIDTHS:
+            problems += _layout_problems(browser, site_url, page, width)
+            _screenshot(browser, f"layout-{width}-{page.replace('/', '-').removesuffix('.html')}.png")
+    finally:
+        browser.set_window_size(*WINDOW)
+    assert not problems, f"{page}:\n  " + "\n  ".join(problems)
 
 
 def test_solution_dropdown_opens_and_closes(browser, site_url) -> None:
