@@ -23,8 +23,8 @@ import numpy as np
 __all__ = ["CheckFailed", "feedback_lines", "fail", "passed", "as_array", "call_answer"]
 
 
-#: Width of the feedback lines: a code output at 1400 px holds about 90 characters.
-FEEDBACK_WIDTH = 88
+#: Width of the feedback lines: a code output at 1400 px holds about 88 characters, one inside an exercise or solution about 85.
+FEEDBACK_WIDTH = 84
 
 
 class CheckFailed(AssertionError):
@@ -50,8 +50,9 @@ def fail(message: str):
 
 
 def passed(message: str) -> None:
-    """Print the confirmation shown under a correct answer."""
-    print(f"Correct: {message}")
+    """Print the confirmation shown under a correct answer, wrapped to the page's column."""
+    print(textwrap.fill(" ".join(f"Correct: {message}".split()), width=FEEDBACK_WIDTH, subsequent_indent="  ",
+                        break_on_hyphens=False))
 
 
 def as_array(value, name: str, shape=None) -> np.ndarray:
