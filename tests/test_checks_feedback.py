@@ -85,7 +85,7 @@ def test_feedback_lines_fit_the_column() -> None:
     message = "your weight is NaN at SNR = 0. That is 0/0 " * 6
     lines = [ANSI.sub("", line) for line in feedback_lines(message)]
     assert lines[0].startswith("Not yet: your weight")
-    assert all(len(line) <= 88 for line in lines)
+    assert all(len(line) <= 84 for line in lines)
     assert " ".join(w for line in lines for w in line.split())[len("Not yet: "):] == " ".join(message.split())
 
 
@@ -102,7 +102,7 @@ def test_wrong_answers_show_the_hint_only() -> None:
         assert "Traceback" not in shown and "File " not in shown and "sched_lib" not in shown, shown
         assert "ref =" not in shown and "fail(" not in shown and "min_snr_weight(" not in shown, shown
         assert len(shown.splitlines()) <= 6, shown
-        assert all(len(line) <= 88 for line in shown.splitlines()), shown
+        assert all(len(line) <= 84 for line in shown.splitlines()), shown
 
 
 def test_a_failed_check_still_fails_the_cell() -> None:
