@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["CheckFailed", "feedback_lines", "fail", "passed", "as_array", "call_answer"]
 
 
-#: Width of the feedback lines: a code output at 1400 px holds about 88 characters, one inside an exercise or solution about 85.
+#: Width of feedback lines: at 1400 px a code output holds about 88 characters, inside a solution 85.
 FEEDBACK_WIDTH = 84
 
 

@@ -138,7 +138,7 @@ def _matched_variants(lam: np.ndarray, d: float, base: float) -> dict:
 
 _MATCHED_HINTS = {
     "backwards": "your shift goes the wrong way: a larger image must get *more* noise, i.e. a lower "
-                 "log-SNR at every t (this is the seed notes' backwards resolution rule)",
+                 "log-SNR at every t (a backwards resolution rule that circulates)",
     "half": "your shift is half the right size: the SNR changes by (base/d)^2, so the log-SNR moves by "
             "2 log(base/d), not log(base/d)",
     "log2": "use the natural log: the course's log-SNR is log_e(SNR), and so is its shift",

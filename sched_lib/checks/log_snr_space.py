@@ -155,7 +155,7 @@ def check_logistic_alpha_bar(alpha_bar) -> None:
             if np.allclose(ab, snr, rtol=1e-6):
                 fail("your values are the SNR e^lambda, which exceeds 1: alpha_bar is SNR/(1 + SNR)")
             if abs(ab[0] - 1) < 1e-9 and ab[-1] > 1:
-                fail("alpha_bar starts at 1 and grows above 1: this is the seed notes' normalised form "
+                fail("alpha_bar starts at 1 and grows above 1: this is the normalised form of a widely copied sigmoid schedule, "
                      "sigmoid(-a + 2at/T)/sigmoid(-a). Check the sign of the t-term, and do not divide by "
                      "the value at t = 0")
             fail(f"alpha_bar must lie in (0, 1), but reaches {ab.max():.4g} ({what}). Did you return "
@@ -167,13 +167,13 @@ def check_logistic_alpha_bar(alpha_bar) -> None:
             fail(f"alpha_bar is constant in t ({what}): it must fall from sigmoid(log_snr_max) to "
                  "sigmoid(log_snr_min)")
         if np.all(np.diff(ab) >= 0):
-            fail("alpha_bar increases with t: noise must grow with t. The seed notes' sigmoid(-a + 2at/T) "
+            fail("alpha_bar increases with t: noise must grow with t. The widely copied sigmoid(-a + 2at/T) "
                  "has this wrong sign; check the sign of the t-term (and which endpoint belongs to t = 0)")
         if not np.all(np.diff(ab) < 0):
             fail(f"alpha_bar must be strictly decreasing in t ({what})")
         if abs(ab[0] - 1) < 1e-12:
             fail("alpha_bar(0) = 1 exactly, so lambda(0) = +inf: you normalised by the value at t = 0 "
-                 "(the seed notes' form). The schedule asked for starts at lambda_max, where "
+                 "(the widely copied form). The schedule asked for starts at lambda_max, where "
                  "alpha_bar(0) = sigmoid(lambda_max) < 1")
         lam = _logit(ab)
         if not np.isfinite(lam).all():
