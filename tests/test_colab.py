@@ -20,8 +20,10 @@ The tests:
     ``tools/colab_notebooks.py`` (no build needed: numbers and values are placeholders);
 (c) with a website build present: the Colab edition of every notebook is complete (every glued value,
     number and citation resolves, nothing MyST is left), its code is the source's code, its solutions are
-    folded, and the built pages' Colab buttons open the edition (status.md, a MyST notebook Colab cannot
-    open, has none);
+    folded (prose in ``<details>``; code in a Colab form and, for viewers that ignore forms, in a
+    ``<details>`` block above it), its outputs hold no frozen widget, the built pages' Colab buttons open
+    the edition (status.md, a MyST notebook Colab cannot open, has none), and each page's ".ipynb"
+    download serves the edition that the build wrote into the site (``_colab/``);
 (d) unit tests of the conversion and of the Colab button URL.
 """
 
