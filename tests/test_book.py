@@ -7,11 +7,14 @@ These guard conventions from DESIGN.md ("Notebooks", "Layout"):
   (``only_build_toc_files`` would otherwise hide a stale page silently);
 - the first code cell installs ``sched_lib`` in Colab from exactly ``repository.url`` of
   ``_config.yml`` (the one place the URL is written);
-- the second code cell prints the provenance line.
+- the second code cell prints the provenance line;
+- bookkeeping cells (only glue calls, asserts and prints) are folded or removed on the website with a
+  myst-nb tag, so that the visible code is the code that teaches.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -236,3 +239,47 @@ def test_notebook_runs_without_myst_nb(path: Path) -> None:
     """Colab has no myst-nb: numbers are glued through sched_lib.notebook.glue, which degrades to a no-op."""
     for source in _code_cells(path):
         assert "myst_nb" not in source, f"{path.name}: import glue from sched_lib.notebook, not myst_nb"
+
+
+# --- (e) bookkeeping is folded on the website ------------------------------------------------
+
+_FOLDED = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
+_BOOKKEEPING_CALLS = {"glue", "g", "print"}
+
+
+def _is_bookkeeping(statement: ast.stmt) -> bool:
+    """A glue call, a print, an assert, a value glued and kept, or a loop of those."""
+    def called(node) -> str | None:
+        return node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+
+    if isinstance(statement, ast.Assert):
+        return True
+    if isinstance(statement, ast.Expr) and called(statement.value) in _BOOKKEEPING_CALLS:
+        return True
+    if isinstance(statement, ast.Assign) and called(statement.value) in ("glue", "g"):
+        return True
+    return isinstance(statement, ast.For) and all(_is_bookkeeping(s) for s in statement.body)
+
+
+@pytest.mark.parametrize("path", _chapter_notebooks(), ids=_ids(_chapter_notebooks()))
+def test_bookkeeping_cells_are_folded(path: Path) -> None:
+    """A chapter's visible code teaches: glue calls, asserts and prints that end a visible cell (they can
+    always move to a cell of their own, after it) go into a cell tagged ``hide-input`` (its output, the
+    printed numbers, stays visible) or ``remove-cell`` (nothing to show). Solutions are folded already."""
+    nb = nbformat.read(path, as_version=4)
+    visible = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or _FOLDED & set(cell.metadata.get("tags", [])):
+            continue
+        if cell.metadata.get("cellView") == "form":  # a solution, folded in its dropdown
+            continue
+        try:
+            body = ast.parse(re.sub(r"(?m)^(\s*)[%!]", r"\1#", cell.source)).body
+        except SyntaxError:
+            continue
+        if body and _is_bookkeeping(body[-1]):
+            visible.append(index)
+    assert not visible, (
+        f"{path.relative_to(ROOT)}: visible code cells {visible} end with glue calls, asserts or prints; move "
+        "them to a cell after it tagged `hide-input` (output kept) or `remove-cell` (nothing to show)"
+    )

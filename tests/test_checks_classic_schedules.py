@@ -171,7 +171,7 @@ def test_checks_accept_a_torch_float64_solution():
 
 
 @pytest.mark.parametrize("answer, fragments", [
-    (chen_seed_bug, ("negative", "common bug", "20.09")),
+    (chen_seed_bug, ("negative", "widely copied sigmoid_schedule", "20.09")),
     (chen_no_clip, ("0.999 clip",)),
     (chen_reversed_ratio, ("order of the ratio",)),
     (chen_logistic, ("logistic",)),
@@ -196,7 +196,7 @@ def test_cosine_check_rejects_wrong_answers(answer, fragments):
 
 
 @pytest.mark.parametrize("answer, fragments", [
-    (sum_seed, ("b·t", "misreading")),
+    (sum_seed, ("b·t", "exponent often quoted")),
     (sum_wrong_denominator, ("denominator",)),
     (sum_off_by_one, ("t = 1",)),
     (sum_scalar, ("elementwise",)),

@@ -111,7 +111,7 @@ def test_logistic_accepts_the_snr_form():
     # the seed's sign: sigmoid(-a + 2at), i.e. lambda rising from lambda_min to lambda_max
     (lambda t, hi, lo: _sigmoid(lo + (hi - lo) * t), "increases with t"),
     # the seed's normalised form (with its sign): starts at 1, grows to e^a
-    (lambda t, hi, lo: _sigmoid(lo + (hi - lo) * t) / _sigmoid(lo), "commonly quoted normalised form"),
+    (lambda t, hi, lo: _sigmoid(lo + (hi - lo) * t) / _sigmoid(lo), "normalised form of a widely copied"),
     # right sign but normalised by alpha_bar(0)
     (lambda t, hi, lo: _sigmoid(hi - (hi - lo) * t) / _sigmoid(hi), "normalised by the value at t = 0"),
     (lambda t, hi, lo: np.exp(hi - (hi - lo) * t), "SNR"),

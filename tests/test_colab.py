@@ -20,8 +20,10 @@ The tests:
     ``tools/colab_notebooks.py`` (no build needed: numbers and values are placeholders);
 (c) with a website build present: the Colab edition of every notebook is complete (every glued value,
     number and citation resolves, nothing MyST is left), its code is the source's code, its solutions are
-    folded, and the built pages' Colab buttons open the edition (status.md, a MyST notebook Colab cannot
-    open, has none);
+    folded (prose in ``<details>``; code in a Colab form and, for viewers that ignore forms, in a
+    ``<details>`` block above it), its outputs hold no frozen widget, the built pages' Colab buttons open
+    the edition (status.md, a MyST notebook Colab cannot open, has none), and each page's ".ipynb"
+    download serves the edition that the build wrote into the site (``_colab/``);
 (d) unit tests of the conversion and of the Colab button URL.
 """
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import nbformat
 import pytest
@@ -136,9 +138,13 @@ def test_colab_edition_is_complete(path: Path, built_book) -> None:
         return [re.sub(r"^#\s*@title[^\n]*", "# @title", c.source) for c in nb.cells if c.cell_type == "code"]
 
     assert code(edition) == code(source), f"{path.name}: the Colab edition changed code cells"
+    # Outputs are the recorded ones, less what a static viewer cannot show (widgets: frozen bars, raw reprs).
     assert [c.get("outputs") for c in edition.cells if c.cell_type == "code"] == [
-        c.get("outputs") for c in source.cells if c.cell_type == "code"
+        colab.static_outputs(c.get("outputs", [])) for c in source.cells if c.cell_type == "code"
     ]
+    shown = [o for c in edition.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in shown if colab.WIDGET_MIME in (o.get("data") or {})]
+    assert not [o for o in shown if re.search(r"\d+%\|", str((o.get("data") or {}).get("text/plain", "")))]
 
     # Solutions are folded: the prose in <details>, the code in forms.
     markdown = "\n".join(c.source for c in edition.cells if c.cell_type == "markdown")
@@ -150,8 +156,16 @@ def test_colab_edition_is_complete(path: Path, built_book) -> None:
     assert markdown.count("<b>Solution to Exercise") >= starts
     assert markdown.count("<details>") == markdown.count("</details>")
     for index, cell in colab.solution_code_cells(source):
-        folded = edition.cells[[c.get("id") for c in edition.cells].index(cell.get("id"))]
+        position = [c.get("id") for c in edition.cells].index(cell.get("id"))
+        folded = edition.cells[position]
         assert folded.metadata.get("cellView") == "form"
+        assert folded.metadata.get("jupyter", {}).get("source_hidden") is True
+        # ... and folded where Colab forms mean nothing (GitHub, nbviewer): a <details> block just above it
+        # holds the same code as a non-executing block.
+        above = edition.cells[position - 1]
+        assert above.cell_type == "markdown" and above.source.startswith("<details>")
+        body = re.sub(r"^#\s*@title[^\n]*\n?", "", cell.source).strip()
+        assert body in above.source and above.source.rstrip().endswith("</details>")
         assert re.match(r"#\s*@title Solution to Exercise \d", folded.source) or not re.match(
             r"#\s*@title Solution to exercise \d", cell.source, re.IGNORECASE
         )
@@ -172,6 +186,28 @@ def test_website_colab_button_opens_the_edition(path: Path, config) -> None:
     expected = colab.colab_url(config["repository"]["url"], branch, path.relative_to(ROOT).as_posix())
     links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page.read_text(encoding="utf8"))
     assert links == [expected], f"{page.name}: Colab links {links}, expected [{expected}]"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_download_button_serves_the_edition(path: Path) -> None:
+    """The page's ".ipynb" download is the Colab edition written into the site, not the raw MyST source."""
+    page = BUILD / "html" / f"{_docname(path)}.html"
+    if not page.is_file():
+        pytest.skip(NO_BUILD)
+    html = page.read_text(encoding="utf8")
+    links = set(re.findall(r'href="([^"]+\.ipynb)"', html)) - set(
+        re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', html)
+    )
+    depth = len(PurePosixPath(_docname(path)).parts) - 1
+    expected = "../" * depth + f"{launch.EDITIONS_DIR}/{_docname(path)}.ipynb"
+    assert links == {expected}, f"{page.name}: notebook links {links}, expected the Colab edition {expected}"
+    served = (page.parent / expected).resolve()
+    assert served.is_file(), f"{served} is missing: the build did not write the Colab editions"
+    nb = nbformat.read(served, as_version=4)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "This is the Colab edition" in markdown
+    assert not [found for c in nb.cells if c.cell_type == "markdown" for found in colab.leftover_myst(c.source)]
+    assert "{glue:text}" not in markdown and "{solution-start}" not in markdown
 
 
 def test_no_colab_button_on_pages_colab_cannot_open() -> None:
@@ -269,6 +305,38 @@ def test_exercise_and_solution(toy_book) -> None:
     )
     assert colab.convert_markdown("```{solution-end}\n```", toy_book, state) == ""
     assert not state.in_solution
+
+
+def test_solution_code_is_folded_for_static_viewers(toy_book, tmp_path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# X"),
+        nbformat.v4.new_markdown_cell("```{solution-start} x-ex-1\n:class: dropdown\n```\nBecause."),
+        nbformat.v4.new_code_cell("# @title Solution to exercise 1\nanswer = 42", metadata={"cellView": "form"}),
+        nbformat.v4.new_markdown_cell("```{solution-end}\n```"),
+    ]
+    (tmp_path / "chapters").mkdir()
+    nbformat.write(nb, tmp_path / "chapters" / "x.ipynb")
+    edition = colab.colab_edition(tmp_path / "chapters" / "x.ipynb", toy_book, tmp_path)
+    kinds = [(c.cell_type, c.source.split("\n", 1)[0]) for c in edition.cells]
+    code_at = [k for k, _ in kinds].index("code")
+    details = edition.cells[code_at - 1].source
+    assert details.startswith("<details>") and "Solution to Exercise 2.1: the code" in details
+    assert "```python\nanswer = 42\n```" in details and "@title" not in details
+    assert edition.cells[code_at].source == "# @title Solution to Exercise 2.1\nanswer = 42"
+    assert edition.cells[code_at].metadata["jupyter"]["source_hidden"] is True
+
+
+def test_static_outputs_drop_frozen_widgets() -> None:
+    bar = {"output_type": "display_data", "metadata": {},
+           "data": {colab.WIDGET_MIME: {"model_id": "a"}, "text/plain": "train cpu:   0%|          | 0/50"}}
+    explorer = {"output_type": "display_data", "metadata": {},
+                "data": {colab.WIDGET_MIME: {"model_id": "b"}, "text/plain": "ScheduleExplorer(children=(HBox("}}
+    text = {"output_type": "stream", "name": "stdout", "text": "done\n"}
+    kept = colab.static_outputs([bar, explorer, text])
+    assert kept[1] == text and len(kept) == 2
+    assert kept[0]["data"] == {"text/plain": colab.WIDGET_NOTE}
+    assert explorer["data"][colab.WIDGET_MIME] == {"model_id": "b"}  # the source is not touched
 
 
 def test_unknown_syntax_is_an_error(toy_book) -> None:

@@ -16,10 +16,15 @@ one of those replaced by what the website shows, taken from the website build:
   bold title; each solution's explanation is folded in a ``<details>`` element ("Solution to Exercise 2.1"),
   and its code cells stay folded Colab forms (``cellView: form`` and a ``# @title`` line, checked by
   ``tests/test_colab.py``);
+- each solution's code is also shown, folded, as a non-executing block in a ``<details>`` element above its
+  form cell, so it stays folded in viewers that ignore Colab forms (GitHub, nbviewer); JupyterLab hides the
+  form cell's input too (``metadata.jupyter.source_hidden``);
+- recorded widget outputs, which static viewers show as a frozen progress bar or a raw widget repr, are
+  dropped (progress bars) or replaced by a one-line note (:func:`static_outputs`);
 - a figure's caption (``mystnb.figure`` metadata) becomes a markdown cell below the cell that draws it;
 - ``(label)=`` targets and ``%`` comments are dropped.
 
-Code cells are copied unchanged (chapters have no outputs; labs keep their recorded outputs), and a short
+Code cells are copied unchanged (chapters have no outputs; labs keep their recorded outputs, less widgets), and a short
 note under the title says what the edition is and links the source and the website. Anything MyST that
 this script does not know is an error, so that no raw syntax reaches a Colab reader unnoticed.
 
@@ -29,7 +34,8 @@ Usage (after ``jupyter-book build .``)::
 
 writes ``_build/colab/chapters/*.ipynb`` (and ``labs/``) plus a ``README.md``. CI publishes that folder on the
 branch ``sphinx.config.colab_branch`` of ``_config.yml``, which the website's Colab buttons open
-(``tools/colab_launch.py``).
+(``tools/colab_launch.py``). The book build itself also writes the editions into the site
+(``_build/html/_colab/``, by ``tools/colab_launch.py``), and each page's ".ipynb" download button serves them.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ __all__ = [
     "main",
     "notebooks",
     "solution_code_cells",
+    "static_outputs",
+    "write_editions",
 ]
 
 
@@ -690,6 +698,42 @@ def _retitle(source: str, title: str) -> str:
     return f"{found.group(1)}{title}{found.group(2)}{sep}{rest}"
 
 
+def _solution_code_details(source: str, title: str) -> str:
+    """A solution's code as a folded, non-executing block (the form cell below it runs the same code)."""
+    body = re.sub(r"^#\s*@title[^\n]*\n?", "", source).strip("\n")
+    fence = "````" if "```" in body else "```"
+    return _details(f"{title}: the code", f"{fence}python\n{body}\n{fence}\n\nThe next cell runs it.")
+
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = "[an interactive widget: run this cell in Colab or Jupyter to use it]"
+_TQDM_TEXT = re.compile(r"\d+%\|")
+
+
+def static_outputs(outputs: list) -> list:
+    """Recorded outputs as a static viewer should show them (GitHub, nbviewer, Colab before a run).
+
+    A widget output keeps only its ``text/plain`` fallback there, which is a frozen progress bar (tqdm's
+    "0%|          | 0/50") or the widget's raw repr ("ScheduleExplorer(children=(HBox(...") and means nothing
+    without the live kernel: progress bars are dropped, other widgets become a one-line note. Everything else
+    is kept as recorded.
+    """
+    kept = []
+    for output in outputs:
+        data = output.get("data") or {}
+        if WIDGET_MIME not in data:
+            kept.append(output)
+            continue
+        text = data.get("text/plain", "")
+        text = "".join(text) if isinstance(text, list) else text
+        if _TQDM_TEXT.search(text):
+            continue
+        note = copy.deepcopy(output)
+        note["data"] = {"text/plain": WIDGET_NOTE}
+        kept.append(note)
+    return kept
+
+
 def _banner(book: Book, docname: str, commit: str | None) -> str:
     source = f"{book.repository_url}/blob/main/{docname}.ipynb"
     built = f" of commit `{commit[:12]}`" if commit else ""
@@ -724,6 +768,14 @@ def colab_edition(path: Path, book: Book, root: Path = ROOT, commit: str | None 
         new = copy.deepcopy(cell)
         if cell.cell_type == "code" and state.in_solution:
             new.source = _retitle(new.source, state.solution_title)
+            # Folded in every viewer: Colab folds the form cell; GitHub, nbviewer and JupyterLab do not, so the
+            # code also goes, to read, into a <details> block above it (JupyterLab also hides the cell's input).
+            made += 1
+            cells.append(nbformat.v4.new_markdown_cell(_solution_code_details(new.source, state.solution_title),
+                                                       id=f"colab-edition-{made}"))
+            new.metadata["jupyter"] = {**(new.metadata.get("jupyter") or {}), "source_hidden": True}
+        if cell.cell_type == "code":
+            new.outputs = static_outputs(new.get("outputs", []))
         cells.append(new)
         figure = ((cell.get("metadata") or {}).get("mystnb") or {}).get("figure") or {}
         if cell.cell_type == "code" and figure.get("caption"):
@@ -759,6 +811,23 @@ Edit the notebooks on `{source_branch}`, never here: this branch is replaced at 
 """
 
 
+def write_editions(root: Path, build: Path, out: Path, commit: str | None = None) -> list[Path]:
+    """Write the Colab edition of every course notebook under ``out`` (same relative paths); returns them.
+
+    Raises :class:`ConversionError` when something cannot be rendered (nothing is written then).
+    """
+    book = Book.from_build(root, build)
+    editions = {path: colab_edition(path, book, root, commit) for path in notebooks(root)}
+    written = []
+    for path, nb in editions.items():
+        target = out / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.validate(nb)
+        nbformat.write(nb, target)
+        written.append(target)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="the book's folder (default: this checkout)")
@@ -771,19 +840,14 @@ def main(argv: list[str] | None = None) -> int:
     build = (args.build or root / "_build").resolve()
     out = (args.out or build / "colab").resolve()
     try:
-        book = Book.from_build(root, build)
-        editions = {path: colab_edition(path, book, root, args.commit) for path in notebooks(root)}
+        written = write_editions(root, build, out, args.commit)
     except ConversionError as error:
         print(f"colab_notebooks: {error}", file=sys.stderr)
         return 1
-    for path, nb in editions.items():
-        target = out / path.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.validate(nb)
-        nbformat.write(nb, target)
+    book_branch = Book.from_build(root, build).colab_branch
     commit = f" at commit {args.commit}" if args.commit else ""
     (out / "README.md").write_text(_README.format(source_branch=args.source_branch, commit=commit), encoding="utf8")
-    print(f"colab_notebooks: wrote {len(editions)} Colab editions to {out} (branch {book.colab_branch!r})")
+    print(f"colab_notebooks: wrote {len(written)} Colab editions to {out} (branch {book_branch!r})")
     return 0
 
 

@@ -4,17 +4,44 @@ One module per chapter (``sched_lib.checks.<chapter>``); every check raises :cla
 (an ``AssertionError``, so nbval and pytest report it as a failure) with a hint, or prints a short
 confirmation. Each check is unit-tested to accept the worked solution and reject typical wrong answers
 (``tests/test_checks_<chapter>.py``).
+
+In Jupyter, Colab and the book build (any IPython kernel) a failed check shows only its hint, wrapped to
+the page's column: IPython asks an exception for ``_render_traceback_()`` before it formats a traceback, and
+:class:`CheckFailed` answers with the message alone. So the reader never sees a traceback through this
+package, which would print the check's own reference computation. The cell still fails as any error does
+(the kernel's execute reply has status ``"error"``), so nbval, nbclient and the build still stop on a wrong
+answer, and a cell tagged ``raises-exception`` still passes. Outside IPython (pytest, plain Python) it is an
+ordinary ``AssertionError`` with its full traceback (``tests/test_checks_feedback.py``).
 """
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
-__all__ = ["CheckFailed", "fail", "passed", "as_array", "call_answer"]
+__all__ = ["CheckFailed", "feedback_lines", "fail", "passed", "as_array", "call_answer"]
+
+
+#: Width of feedback lines: at 1400 px a code output holds about 88 characters, inside a solution 85.
+FEEDBACK_WIDTH = 84
 
 
 class CheckFailed(AssertionError):
     """An exercise answer is wrong; the message says what to look at."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error instead of a traceback: the hint, in lines that fit the column."""
+        return feedback_lines(str(self))
+
+
+def feedback_lines(message: str, width: int = FEEDBACK_WIDTH) -> list[str]:
+    """The lines a failed check prints in a notebook: ``Not yet: <hint>``, wrapped at ``width`` characters."""
+    head = "Not yet: "
+    lines = textwrap.wrap(" ".join(message.split()), width=width, initial_indent=head, subsequent_indent="  ",
+                          break_on_hyphens=False) or [head.strip()]
+    # The label in bold red, as Jupyter colours an error name (ANSI codes; stripped by plain-text viewers).
+    return ["\x1b[1;31m" + head.strip() + "\x1b[0m" + lines[0][len(head.strip()):]] + lines[1:]
 
 
 def fail(message: str):
@@ -23,8 +50,9 @@ def fail(message: str):
 
 
 def passed(message: str) -> None:
-    """Print the confirmation shown under a correct answer."""
-    print(f"Correct: {message}")
+    """Print the confirmation shown under a correct answer, wrapped to the page's column."""
+    print(textwrap.fill(" ".join(f"Correct: {message}".split()), width=FEEDBACK_WIDTH, subsequent_indent="  ",
+                        break_on_hyphens=False))
 
 
 def as_array(value, name: str, shape=None) -> np.ndarray:

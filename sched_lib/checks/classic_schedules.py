@@ -83,7 +83,7 @@ def check_chen_sigmoid_betas(chen_sigmoid_betas) -> None:
             seed_end = [_sigmoid(end / x) / _sigmoid(start / x) for x in (1.0, tau)]
             if np.isclose(ab[-1], seed_end, rtol=1e-3).any():
                 fail(f"for {how}, {n_neg} of your {T} β are negative, so ᾱ grows to ᾱ_T = {ab[-1]:.4g} "
-                     "= σ(end)/σ(start). This is a common bug: sigmoid(start + (end − start)·t) increases "
+                     "= σ(end)/σ(start). This is the bug of a widely copied sigmoid_schedule: sigmoid(start + (end − start)·t) increases "
                      "with t, so ᾱ cannot be that sigmoid divided by its value at t = 0. Chen's ᾱ must fall "
                      "from 1 to (nearly) 0: which end of the sigmoid should ᾱ be measured from?")
             fail(f"for {how}, {n_neg} of your {T} β are negative, so ᾱ grows (ᾱ_T = {ab[-1]:.4g}). "
@@ -216,7 +216,7 @@ def check_linear_beta_sum(linear_beta_sum) -> None:
             continue
         a, b = lo, (hi - lo) / (2 * (T - 1))
         if np.allclose(got, a * t + b * t**2, rtol=1e-10, atol=0):
-            fail(f"for {how} your sum equals a·t + b·t², a common misreading: it is too large by b·t. "
+            fail(f"for {how} your sum equals a·t + b·t², the exponent often quoted: it is too large by b·t. "
                  "Σ_(s=1..t) (s − 1) is not t²/2; count the increments")
         if np.allclose(got[1:], ref[:-1], rtol=1e-10, atol=0) or abs(got[0]) < 1e-15:
             fail(f"for {how} your sum at t = 1 is {got[0]:.4g}; it should be β_1 = β_min (the sum runs "

@@ -3,7 +3,7 @@
 Each check calls the reader's function on several schedules or resolutions, compares with an independent
 reference computed here, and, when the answer is wrong, says *what* is wrong without giving the answer
 away. Typical mistakes (amplitudes in place of variances, β or α_t in place of the cumulative ᾱ_t, an
-off-by-one in t, a backwards resolution rule, a missing factor 2) get a hint of their own.
+off-by-one in t, the seed notes' backwards resolution rule, a missing factor 2) get a hint of their own.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def _matched_variants(lam: np.ndarray, d: float, base: float) -> dict:
 
 _MATCHED_HINTS = {
     "backwards": "your shift goes the wrong way: a larger image must get *more* noise, i.e. a lower "
-                 "log-SNR at every t (a backwards resolution rule)",
+                 "log-SNR at every t (a backwards resolution rule that circulates)",
     "half": "your shift is half the right size: the SNR changes by (base/d)^2, so the log-SNR moves by "
             "2 log(base/d), not log(base/d)",
     "log2": "use the natural log: the course's log-SNR is log_e(SNR), and so is its shift",

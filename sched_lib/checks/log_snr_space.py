@@ -3,7 +3,7 @@
 Each check calls the reader's function on several schedules or parameter pairs, compares with an
 independent reference (the library's chains, its log-SNR curves and the numerical change of variables in
 :class:`sched_lib.weighting.UniformTime`) and, when the answer is wrong, says *what* is wrong without
-giving the answer away. Typical mistakes (an off-by-one in t, β in place of ᾱ, the often-quoted sign or
+giving the answer away. Typical mistakes (an off-by-one in t, β in place of ᾱ, the seed notes' sign or
 normalisation, a missing Jacobian factor) get a hint of their own.
 """
 
@@ -85,7 +85,7 @@ def check_step_fractions(step_fractions) -> None:
     """Exercise 1: ``step_fractions(betas) -> (inside, below)``.
 
     ``inside`` is the fraction of steps t = 1..T with |λ_t| ≤ 5, ``below`` the fraction with λ_t < −5.
-    Checked on linear and cosine (four reference fractions) and on two more chains.
+    Checked on linear and cosine (the four fractions of the seed errata, row 17) and on two more chains.
     """
     found = {}
     for what, betas in _step_cases():
@@ -155,7 +155,7 @@ def check_logistic_alpha_bar(alpha_bar) -> None:
             if np.allclose(ab, snr, rtol=1e-6):
                 fail("your values are the SNR e^lambda, which exceeds 1: alpha_bar is SNR/(1 + SNR)")
             if abs(ab[0] - 1) < 1e-9 and ab[-1] > 1:
-                fail("alpha_bar starts at 1 and grows above 1: this is the commonly quoted normalised form "
+                fail("alpha_bar starts at 1 and grows above 1: this is the normalised form of a widely copied sigmoid schedule, "
                      "sigmoid(-a + 2at/T)/sigmoid(-a). Check the sign of the t-term, and do not divide by "
                      "the value at t = 0")
             fail(f"alpha_bar must lie in (0, 1), but reaches {ab.max():.4g} ({what}). Did you return "
@@ -167,13 +167,13 @@ def check_logistic_alpha_bar(alpha_bar) -> None:
             fail(f"alpha_bar is constant in t ({what}): it must fall from sigmoid(log_snr_max) to "
                  "sigmoid(log_snr_min)")
         if np.all(np.diff(ab) >= 0):
-            fail("alpha_bar increases with t: noise must grow with t. The often-quoted sigmoid(-a + 2at/T) "
+            fail("alpha_bar increases with t: noise must grow with t. The widely copied sigmoid(-a + 2at/T) "
                  "has this wrong sign; check the sign of the t-term (and which endpoint belongs to t = 0)")
         if not np.all(np.diff(ab) < 0):
             fail(f"alpha_bar must be strictly decreasing in t ({what})")
         if abs(ab[0] - 1) < 1e-12:
             fail("alpha_bar(0) = 1 exactly, so lambda(0) = +inf: you normalised by the value at t = 0 "
-                 "(a common form). The schedule asked for starts at lambda_max, where "
+                 "(the widely copied form). The schedule asked for starts at lambda_max, where "
                  "alpha_bar(0) = sigmoid(lambda_max) < 1")
         lam = _logit(ab)
         if not np.isfinite(lam).all():
