@@ -83,6 +83,7 @@
       drawn: function () { return JSON.parse(JSON.stringify(self.drawnData)); },
       images: function () { return JSON.parse(JSON.stringify(self.imagesShown || [])); }
     };
+    root.setAttribute("data-ready-ms", performance.now().toFixed(1));   // time from navigation to drawn
     root.setAttribute("data-ready", "1");
   }
 
