@@ -81,7 +81,11 @@
       state: function () { return JSON.parse(JSON.stringify(self.state)); },
       set: function (name, value) { self.setValue(name, value); },
       drawn: function () { return JSON.parse(JSON.stringify(self.drawnData)); },
-      images: function () { return JSON.parse(JSON.stringify(self.imagesShown || [])); }
+      images: function () { return JSON.parse(JSON.stringify(self.imagesShown || [])); },
+      uplot: function (panel) {           // what uPlot itself holds: series labels and the aligned data
+        var u = self.plots[panel];
+        return { labels: u.series.slice(1).map(function (s) { return s.label; }), data: u.data };
+      }
     };
     root.setAttribute("data-ready-ms", performance.now().toFixed(1));   // time from navigation to drawn
     root.setAttribute("data-ready", "1");
