@@ -177,6 +177,8 @@ def _render_png(explorer: Explorer, dpi: int) -> bytes:
                 ax.plot(x, y, color=s["color"], label=s["label"], lw=1.4)
         if p.get("log"):
             ax.set_yscale("log")
+        if p.get("yticks"):
+            ax.set_yticks([float(k) for k in p["yticks"]], list(p["yticks"].values()))
         if p.get("ylim"):
             ax.set_ylim(*p["ylim"])
         if p.get("xlim"):
@@ -349,14 +351,14 @@ def resolution_explorer() -> Explorer:
     for d in RESOLUTIONS:
         curves = resolution_curves(d)
         for key in titles:
-            series.append({"panel": key, "label": "chosen d", "color": COLORS[0], "x": "t",
+            series.append({"panel": key, "label": f"d = {d}", "color": COLORS[0], "x": "t",
                            "when": {"d": d}, "y": _num(curves[key])})
     controls = [{"name": "d", "kind": "slider", "label": "resolution d", "options": list(RESOLUTIONS),
                  "value": 256}]
     panels = [{"id": key, "title": title, "x": "t", "xlabel": "t", "ylabel": "log-SNR λ", "ylim": [-20, 20]}
               for key, title in titles.items()]
     spec = _spec("schedules-resolution", "Schedules and resolution", controls, {"t": _num(T_GRID)}, panels,
-                 series, base=BASE)
+                 series, base=BASE, panel_min_width=230)
     return Explorer(spec, "The resolution d moves the shifted cosine, the SD3 time shift and Chen's input "
                           "scaling down the log-SNR axis by 2 log(d/64)")
 
@@ -522,7 +524,8 @@ def sampling_explorer() -> Explorer:
         {"id": "density", "title": "training density p(λ)", "x": "lam", "xlabel": "log-SNR λ", "ylabel": "p(λ)",
          "xlim": [-20, 20]},
         {"id": "grid", "title": "levels the sampler visits", "x": "lam", "xlabel": "log-SNR λ",
-         "ylabel": "Karras (0), DDIM (1)", "xlim": [-20, 20], "ylim": [-0.5, 1.5], "legend": True},
+         "ylabel": "grid", "yticks": {"0": "Karras", "1": "DDIM"}, "xlim": [-20, 20], "ylim": [-0.5, 1.5],
+         "legend": True},
     ]
     spec = _spec("endpoints-sampling", "Endpoints and sampling", controls, {"lam": _num(centres)}, panels, series,
                  T=T_TRAIN)

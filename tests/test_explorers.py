@@ -136,9 +136,9 @@ def test_resolution_explorer_draws_the_three_rules(explorers):
             "chen": log_snr_from_alpha_bar(chen_cosine_alpha_bar(t)) + 2 * np.log(b),
         }
         for panel, values in exact.items():
-            rounded_close(only(drawn, panel, "chosen d")["y"], values, E.SIGNIFICANT)
+            rounded_close(only(drawn, panel, f"d = {d}")["y"], values, E.SIGNIFICANT)
             base = np.array(only(drawn, panel, "d = 64 (base)")["y"])
-            shift = np.array(only(drawn, panel, "chosen d")["y"]) - base
+            shift = np.array(only(drawn, panel, f"d = {d}")["y"]) - base
             # the theorem of the chapter: every rule moves lambda by -2 log(d/64) at every t (up to rounding)
             assert np.all(np.abs(shift + 2 * np.log(d / 64)) <= 1e-3 * (np.abs(base) + abs(2 * np.log(d / 64))) + 1e-3)
 

@@ -159,7 +159,7 @@ def expect_resolution(state, spec):
             "chen": log_snr_from_alpha_bar(chen_cosine_alpha_bar(t))}
     chosen = {"shifted_cosine": shifted_cosine_log_snr(t, d, 64), "sd3": rectified_flow_log_snr(t, d / 64),
               "chen": base["chen"] + 2 * math.log(64 / d)}
-    return {k: {"d = 64 (base)": base[k], "chosen d": chosen[k]} for k in base}
+    return {k: {"d = 64 (base)": base[k], f"d = {d}": chosen[k]} for k in base}
 
 
 def expect_weighting(state, spec):
@@ -357,11 +357,12 @@ def test_explorer(page, browser, site_url):
     assert root.find_elements(By.CSS_SELECTOR, "img.sl-fallback") == [], "the static fallback was not replaced"
 
     state = _check_drawn(browser, eid, spec, "default")
-    assert state == {c["name"]: c["value"] for c in spec["controls"]}
+    assert state == {c["name"]: [o for o in c["options"] if o in c["value"]] if c["kind"] == "multi" else c["value"]
+                     for c in spec["controls"]}
     if eid == "explore-schedules":
         _check_images(browser, eid, state)
     for i, (move, change) in enumerate(MOVES[eid]):
-        before = _api(browser, eid, "drawn()")
+        before = (_api(browser, eid, "drawn()"), _api(browser, eid, "images()"))
         previous = state
         move(browser, eid)
         state = _check_drawn(browser, eid, spec, f"move {i} {change}")
@@ -371,7 +372,8 @@ def test_explorer(page, browser, site_url):
                 chosen = set(previous[key]) ^ {name}
                 value = [o for o in next(c for c in spec["controls"] if c["name"] == key)["options"] if o in chosen]
             assert state[key] == value, f"move {i}: {key} is {state[key]!r}, expected {value!r}"
-        assert _api(browser, eid, "drawn()") != before, f"move {i} {change}: nothing changed"
+        after = (_api(browser, eid, "drawn()"), _api(browser, eid, "images()"))
+        assert after != before, f"move {i} {change}: nothing changed"      # curves, or the images at t
         if eid == "explore-schedules":
             _check_images(browser, eid, state)
 
@@ -396,10 +398,29 @@ def test_explorer(page, browser, site_url):
                       "embedded_data_bytes": len(json.dumps(spec, separators=(",", ":"), ensure_ascii=False).encode())}
 
 
+BASELINE = "chapters/snr.html"   # a chapter of similar length without an explorer, for comparison
+
+
+def test_baseline_page(browser, site_url):
+    """The same measurements on a page without an explorer: what the explorer adds is the difference."""
+    browser.set_window_size(1400, 1000)
+    browser.execute_cdp_cmd("Network.clearBrowserCache", {})
+    browser.get_log("performance")
+    browser.get(site_url + BASELINE)
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, TIMEOUT).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    load = browser.execute_script("return performance.getEntriesByType('navigation')[0].loadEventEnd;")
+    urls, size, outside = _network(browser, site_url)
+    assert not outside and not any("explorers" in u for u in urls)
+    MEASURED[BASELINE] = {"explorer": None, "bytes_cold": int(size), "requests": len(urls),
+                          "load_ms": round(load, 1), "explorer_ready_ms": None, "embedded_data_bytes": 0}
+
+
 def test_write_measurements():
     """Write what the page tests measured (runs last in this file)."""
-    if len(MEASURED) != len(PAGES):
-        pytest.skip(f"measured {len(MEASURED)} of {len(PAGES)} explorer pages")
+    if len(MEASURED) != len(PAGES) + 1:
+        pytest.skip(f"measured {len(MEASURED)} of {len(PAGES) + 1} pages")
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()

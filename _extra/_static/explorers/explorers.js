@@ -46,7 +46,9 @@
     this.state = {};
     this.plots = {};
     this.drawnData = {};
-    spec.controls.forEach(function (c) { self.state[c.name] = Array.isArray(c.value) ? c.value.slice() : c.value; });
+    spec.controls.forEach(function (c) {        // a multi-select's value is kept in the order of its options
+      self.state[c.name] = c.kind === "multi" ? c.options.filter(function (v) { return c.value.indexOf(v) >= 0; }) : c.value;
+    });
 
     var fallback = root.querySelector("img.sl-fallback");
     if (fallback) fallback.remove();
@@ -183,7 +185,8 @@
   Explorer.prototype.draw = function () {
     var self = this, spec = this.spec;
     var width = this.root.clientWidth || 600;
-    var cols = width < 560 ? 1 : Math.min(spec.panels.length, Math.max(1, Math.floor(width / 300)));
+    var minWidth = spec.panel_min_width || 300;
+    var cols = width < 560 ? 1 : Math.min(spec.panels.length, Math.max(1, Math.floor(width / minWidth)));
     var w = Math.floor(width / cols) - 12;
     spec.panels.forEach(function (p) {
       var vis = self.visible(p);
@@ -201,7 +204,7 @@
         var one = { label: s.label, stroke: s.color, width: 1.6, spanGaps: false };
         if (s.kind === "points") {
           one.paths = function () { return null; };
-          one.points = { show: true, size: 8, fill: s.color, stroke: s.color, space: 0 };
+          one.points = { show: true, size: 7, fill: s.color, stroke: s.color, space: 0 };
         } else {
           one.points = { show: false };
         }
@@ -226,7 +229,10 @@
         legend: { show: p.legend !== false && vis.length > 0, live: false },
         cursor: { show: true, drag: { x: false, y: false } },
         axes: [{ label: p.xlabel, size: 40, labelSize: 20 },
-               { label: p.ylabel, size: 55, labelSize: 20, values: p.log ? function (u, vals) {
+               p.yticks ? { label: p.ylabel, size: 70, labelSize: 20,
+                            splits: function () { return Object.keys(p.yticks).map(Number); },
+                            values: function (u, vals) { return vals.map(function (v) { return p.yticks[String(v)] || ""; }); } }
+               : { label: p.ylabel, size: 55, labelSize: 20, values: p.log ? function (u, vals) {
                  return vals.map(function (v) { return v === null ? "" : (v >= 0.01 ? String(+v.toPrecision(2)) : v.toExponential(0)); });
                } : undefined }],
         hooks: cursorValue === null ? {} : { draw: [function (u) {
@@ -269,10 +275,12 @@
         data.data[j + 3] = 255;
       }
       ctx.putImageData(data, 0, 0);
+      var total = 0;
+      for (var q = 0; q < data.data.length; q++) total += data.data[q];
       fig.appendChild(canvas);
       fig.appendChild(el("figcaption", {}, label));
       row.appendChild(fig);
-      shownList.push({ label: label, alpha_bar: ab });
+      shownList.push({ label: label, alpha_bar: ab, image: state.image, pixel_sum: total });
     }
     tile("clean", null);
     names.forEach(function (name) {
