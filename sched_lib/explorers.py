@@ -183,11 +183,12 @@ def _render_png(explorer: Explorer, dpi: int) -> bytes:
             ax.set_ylim(*p["ylim"])
         if p.get("xlim"):
             ax.set_xlim(*p["xlim"])
-        ax.set_title(p["title"], fontsize=10)
-        ax.set_xlabel(p["xlabel"], fontsize=9)
-        ax.set_ylabel(p["ylabel"], fontsize=9)
+        ax.set_title(p["title"], fontsize=11)
+        ax.set_xlabel(p["xlabel"], fontsize=10)
+        ax.set_ylabel(p["ylabel"], fontsize=10)
+        ax.tick_params(labelsize=9)
         if drawn[p["id"]] and p.get("legend", True):
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=8.5)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
