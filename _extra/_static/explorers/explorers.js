@@ -307,7 +307,7 @@
       ".sl-option{margin-right:10px;display:inline-block}",
       ".sl-control input[type=range]{width:130px;vertical-align:middle}",
       ".sl-value{display:inline-block;min-width:3em;font-variant-numeric:tabular-nums}",
-      ".sl-panels{display:flex;flex-wrap:wrap;gap:0 8px}.sl-title{font-weight:600;text-align:center}",
+      ".sl-panels{display:flex;flex-wrap:wrap;gap:0 8px;align-items:flex-end}.sl-title{font-weight:600;text-align:center}",
       ".sl-images{display:flex;flex-wrap:wrap;gap:8px;margin-top:6px}",
       ".sl-image{margin:0;text-align:center;width:104px}",
       ".sl-image canvas{width:96px;height:96px;image-rendering:pixelated}",
