@@ -3,8 +3,9 @@
 The explorer draws one matplotlib figure (a :class:`matplotlib.figure.Figure` with an Agg canvas, never a
 pyplot window) and shows it as a PNG in an ``ipywidgets.Image``, so it works the same in Jupyter, JupyterLab
 and Colab, and it can be tested without a browser: set a control's ``value`` and the figure, the PNG and the
-data in :attr:`ScheduleExplorer.drawn` change (``tests/test_widgets.py``). Widgets need a live kernel; a
-static website shows the lab's static figures instead.
+data in :attr:`ScheduleExplorer.drawn` change (``tests/test_widgets.py``). Widgets need a live kernel; on the
+static website the lab shows :func:`sched_lib.explorers.schedule_explorer` instead, a live figure whose arrays
+``sched_lib`` computed at build time, and a static PNG of it wherever its script does not run.
 """
 
 from __future__ import annotations
