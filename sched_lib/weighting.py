@@ -37,6 +37,7 @@ __all__ = [
     "UniformTime",
     "EDMLogNormal",
     "LogitNormalTime",
+    "sigmoid_weight",
 ]
 
 FRAMES = ("eps", "x0", "v")
@@ -331,3 +332,24 @@ class LogitNormalTime:
     def log_snr_density(self, log_snr) -> np.ndarray:
         """p(λ) = N(λ; −2m, (2s)²)."""
         return _normal_pdf(check.array(log_snr, "log_snr"), -2.0 * self.loc, 2.0 * self.scale)
+
+
+# --------------------------------------------------------------------------------------------------
+# Monotone weightings (Kingma & Gao 2023)
+# --------------------------------------------------------------------------------------------------
+
+def sigmoid_weight(log_snr, bias: float = 0.0) -> np.ndarray:
+    """Kingma & Gao's sigmoid weighting w(λ) = sigmoid(b − λ) on the ε-MSE, with bias b.
+
+    Kingma & Gao 2023, §5 ("sigmoid weighting"). The weight falls monotonically from 1 (λ → −inf) to 0
+    (λ → +inf), so by their §4 theorem the loss is the ELBO of data augmented with noise at a level
+    λ ∼ −dw/dλ = sigmoid(b − λ)·sigmoid(λ − b): a logistic density centred at b. This ``w`` is the
+    total ε-frame weight relative to the ELBO (their w(λ), the weight times the density of λ, not a
+    weight to use on top of a schedule's own density). Finite at λ = ±inf (1 and 0).
+    Chapter "Every weighting is an ELBO".
+    """
+    lam = check.array(log_snr, "log_snr", allow_inf=True)
+    b = check.real(bias, "bias")
+    with np.errstate(over="ignore"):
+        e = np.exp(-np.abs(b - lam))
+    return np.where(b - lam >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
