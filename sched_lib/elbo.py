@@ -1,10 +1,12 @@
 """Weighted diffusion losses as ELBOs of noise-augmented data, and the densities that adapt to the loss.
 
-Chapter "Every weighting is an ELBO". The weighted loss of Kingma & Gao (2023, §3) in the ε frame is
+Chapter "Every Weighting Is an ELBO". The weighted loss of Kingma & Gao (2023, section "Diffusion model
+objectives") in the ε frame is
 
     L_w(x) = ½ ∫ w(λ) ℓ(λ; x) dλ,     ℓ(λ; x) = E_ε ‖ε − ε̂(z_λ; λ)‖²,
 
-and their main result (§4) is the integration by parts
+and their main result (section "The weighted loss as the ELBO with data augmentation") is the
+integration by parts
 
     L_w(x) = ∫ (−dw/dλ) L(λ; x) dλ + w(λ_max) L(λ_max; x),     L(λ; x) = ½ ∫_{λ_min}^{λ} ℓ(λ'; x) dλ',
 
@@ -19,7 +21,7 @@ quadrature of each other:
 * :func:`gaussian_loss_second_moment` gives E[ℓ²], which sets the variance-minimising training density
   that VDM's learned schedule aims at (Kingma et al. 2021, §5: the ELBO depends on the schedule only
   through its endpoints, eq. 17, so its interior is trained to lower the estimator's variance), next to
-  Kingma & Gao's adaptive density (2023, §5);
+  Kingma & Gao's adaptive noise schedule (2023);
 * :func:`edm2_optimal_log_variance` gives the minimiser u*(λ) of EDM2's uncertainty-weighted loss
   (Karras et al. 2024, eq. 21).
 
@@ -81,7 +83,7 @@ def gaussian_eps_mse(data: GaussianData, log_snr, x0=None) -> np.ndarray:
     Per eigen-dimension with variance s² and q = s²·SNR, ε − ε̂* = (1 − r)ε − √SNR·r·(x − μ) with
     r = 1/(1 + q) (Gaussian conditioning, chapter "The endpoints and sampling"), so
     E_ε[·²] = (1 − r)² + SNR·r²·(x − μ)², whose average over x is q/(1 + q).
-    Kingma & Gao 2023, §3 (the ε-MSE inside the weighted loss). Chapter "Every weighting is an ELBO".
+    Kingma & Gao 2023 (the ε-MSE inside their weighted loss). Chapter "Every Weighting Is an ELBO".
 
     Args:
         data: the Gaussian data (all eigenvalues > 0).
@@ -105,7 +107,7 @@ def gaussian_x0_mse(data: GaussianData, log_snr) -> np.ndarray:
 
     The x₀-frame error, equal to :func:`gaussian_eps_mse` / SNR by the frame rule
     (‖ε − ε̂‖² = SNR·‖x₀ − x̂₀‖², chapter "The loss and the VLB weight"). Used for EDM2's loss, which is an
-    x₀-frame loss (Karras et al. 2024, eq. 21). Chapter "Every weighting is an ELBO".
+    x₀-frame loss (Karras et al. 2024, eq. 21). Chapter "Every Weighting Is an ELBO".
     """
     data = _data(data)
     lam = _log_snr(log_snr).ravel()
@@ -119,9 +121,10 @@ def gaussian_augmented_kl(data: GaussianData, log_snr, x0=None) -> np.ndarray:
     q(z_λ | x) = N(√ᾱ x, (1−ᾱ)I) and q(z_λ) = N(√ᾱ μ, ᾱΣ + (1−ᾱ)I); per eigen-dimension
     KL = ½[log(1 + q) + (1 + SNR·(x − μ)²)/(1 + q) − 1] with q = s²·SNR. For the exact model
     (p(z_λ) = q(z_λ)), E_{q(z_λ|x)}[−log p(z_λ)] = KL + H(q(z_λ|x)), and the entropy H does not depend on
-    the model, so L(λ; x) = KL_λ − KL_{λ_min} is the term of Kingma & Gao 2023, §4. Its derivative in λ
+    the model, so L(λ; x) = KL_λ − KL_{λ_min} is the term of Kingma & Gao 2023's main
+    theorem (the weighted loss as the ELBO with data augmentation). Its derivative in λ
     is ½·:func:`gaussian_eps_mse` (the I-MMSE relation). Averaged over x (x0=None) it is the mutual
-    information I(x; z_λ) = Σ ½ log(1 + s²·SNR). Chapter "Every weighting is an ELBO".
+    information I(x; z_λ) = Σ ½ log(1 + s²·SNR). Chapter "Every Weighting Is an ELBO".
 
     Returns:
         float64 array (N, L) for given x0, or (L,) for x0=None.
@@ -141,7 +144,7 @@ def gaussian_loss_second_moment(data: GaussianData, log_snr) -> np.ndarray:
     of this moment is the variance-minimising density of λ for the ELBO estimator ℓ(λ)/(2p(λ))
     (the target of VDM's learned schedule, Kingma et al. 2021, §5; Cauchy–Schwarz as in Nichol &
     Dhariwal 2021, §3.3).
-    Chapter "Every weighting is an ELBO". Shape (L,).
+    Chapter "Every Weighting Is an ELBO". Shape (L,).
     """
     data = _data(data)
     lam = _log_snr(log_snr).ravel()
@@ -157,7 +160,7 @@ def edm2_optimal_log_variance(weight, mse) -> np.ndarray:
     (per-element mean) squared error at σ. For each σ the integrand is convex in u with derivative
     1 − λL e^{−u}, so u* = log(λ(σ)·L(σ)) and the weighted loss at the optimum, λL/e^{u*}, is 1 at every
     noise level. ``weight`` = λ(σ) > 0 and ``mse`` = L(σ) > 0, broadcast arrays.
-    Chapter "Every weighting is an ELBO".
+    Chapter "Every Weighting Is an ELBO".
     """
     w = check.array(weight, "weight")
     m = check.array(mse, "mse")

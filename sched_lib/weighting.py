@@ -341,12 +341,12 @@ class LogitNormalTime:
 def sigmoid_weight(log_snr, bias: float = 0.0) -> np.ndarray:
     """Kingma & Gao's sigmoid weighting w(λ) = sigmoid(b − λ) on the ε-MSE, with bias b.
 
-    Kingma & Gao 2023, §5 ("sigmoid weighting"). The weight falls monotonically from 1 (λ → −inf) to 0
-    (λ → +inf), so by their §4 theorem the loss is the ELBO of data augmented with noise at a level
+    Kingma & Gao 2023 (the "sigmoid" weighting of their experiments). The weight falls monotonically from
+    1 (λ → −inf) to 0 (λ → +inf), so by their main theorem the loss is the ELBO of data augmented with noise at a level
     λ ∼ −dw/dλ = sigmoid(b − λ)·sigmoid(λ − b): a logistic density centred at b. This ``w`` is the
     total ε-frame weight relative to the ELBO (their w(λ), the weight times the density of λ, not a
     weight to use on top of a schedule's own density). Finite at λ = ±inf (1 and 0).
-    Chapter "Every weighting is an ELBO".
+    Chapter "Every Weighting Is an ELBO".
     """
     lam = check.array(log_snr, "log_snr", allow_inf=True)
     b = check.real(bias, "bias")
