@@ -70,11 +70,16 @@ def _centred(data: GaussianData, x0):
 
 
 def _terms(data, lam, x0):
-    """Per-dimension pieces: q = s²·SNR (L, D), SNR (L, 1) and (x0 − μ)² in the eigenbasis (N, 1, D) or None."""
-    snr = np.exp(lam)[..., None]
-    q = data.eigvals * snr
+    """Per-dimension pieces in overflow-free form, shapes (L, D) (and (N, 1, D) for (x0 − μ)², or None).
+
+    With u = λ + log s² and sp = log(1 + e^u) = log(1 + q): r = 1/(1 + q) = e^(−sp), 1 − r = e^(u − sp)
+    and SNR·r² = e^(λ − 2 sp), each finite for any finite λ (q = s²e^λ itself overflows past λ ≈ 709).
+    """
+    lam = lam[..., None]
+    u = lam + np.log(data.eigvals)
+    sp = np.logaddexp(0.0, u)
     c = _centred(data, x0)
-    return q, snr, (None if c is None else (c ** 2)[:, None, :])
+    return lam, sp, np.exp(u - sp), (None if c is None else (c ** 2)[:, None, :])
 
 
 def gaussian_eps_mse(data: GaussianData, log_snr, x0=None) -> np.ndarray:
@@ -95,11 +100,10 @@ def gaussian_eps_mse(data: GaussianData, log_snr, x0=None) -> np.ndarray:
     """
     data = _data(data)
     lam = _log_snr(log_snr).ravel()
-    q, snr, c2 = _terms(data, lam, x0)
-    r = 1.0 / (1.0 + q)
+    lam, sp, e, c2 = _terms(data, lam, x0)                     # e = 1 − r = q/(1 + q)
     if c2 is None:
-        return np.sum(q * r, axis=-1)
-    return np.sum((1.0 - r) ** 2 + snr * r ** 2 * c2, axis=-1)
+        return np.sum(e, axis=-1)
+    return np.sum(e ** 2 + np.exp(lam - 2.0 * sp) * c2, axis=-1)
 
 
 def gaussian_x0_mse(data: GaussianData, log_snr) -> np.ndarray:
@@ -111,8 +115,8 @@ def gaussian_x0_mse(data: GaussianData, log_snr) -> np.ndarray:
     """
     data = _data(data)
     lam = _log_snr(log_snr).ravel()
-    q, _, _ = _terms(data, lam, None)
-    return np.sum(data.eigvals / (1.0 + q), axis=-1)
+    _, sp, _, _ = _terms(data, lam, None)
+    return np.sum(data.eigvals * np.exp(-sp), axis=-1)
 
 
 def gaussian_augmented_kl(data: GaussianData, log_snr, x0=None) -> np.ndarray:
@@ -131,10 +135,10 @@ def gaussian_augmented_kl(data: GaussianData, log_snr, x0=None) -> np.ndarray:
     """
     data = _data(data)
     lam = _log_snr(log_snr).ravel()
-    q, snr, c2 = _terms(data, lam, x0)
+    lam, sp, e, c2 = _terms(data, lam, x0)                     # sp = log(1 + q), e = q/(1 + q)
     if c2 is None:
-        return 0.5 * np.sum(np.log1p(q), axis=-1)
-    return 0.5 * np.sum(np.log1p(q) + (1.0 + snr * c2) / (1.0 + q) - 1.0, axis=-1)
+        return 0.5 * np.sum(sp, axis=-1)
+    return 0.5 * np.sum(sp - e + np.exp(lam - sp) * c2, axis=-1)   # (1 + SNR c²)/(1 + q) − 1 = −e + SNR c²/(1 + q)
 
 
 def gaussian_loss_second_moment(data: GaussianData, log_snr) -> np.ndarray:
@@ -148,8 +152,7 @@ def gaussian_loss_second_moment(data: GaussianData, log_snr) -> np.ndarray:
     """
     data = _data(data)
     lam = _log_snr(log_snr).ravel()
-    q, _, _ = _terms(data, lam, None)
-    e = q / (1.0 + q)
+    _, _, e, _ = _terms(data, lam, None)
     return np.sum(e, axis=-1) ** 2 + 2.0 * np.sum(e ** 2, axis=-1)
 
 

@@ -73,6 +73,20 @@ def test_augmented_kl_is_a_kl_and_averages_to_the_mutual_information():
     np.testing.assert_allclose(elbo.gaussian_augmented_kl(data, lam), mi, rtol=1e-12)
 
 
+def test_finite_at_extreme_log_snr():
+    """q = s² e^λ overflows past λ ≈ 709; every quantity must stay finite (and take its limit) there."""
+    data = _data()
+    lam = np.array([-800.0, -40.0, 40.0, 800.0])
+    x0 = data.sample(2, np.random.default_rng(5))
+    for out in (elbo.gaussian_eps_mse(data, lam, x0), elbo.gaussian_eps_mse(data, lam),
+                elbo.gaussian_augmented_kl(data, lam, x0), elbo.gaussian_x0_mse(data, lam),
+                elbo.gaussian_loss_second_moment(data, lam)):
+        assert np.isfinite(out).all()
+    np.testing.assert_allclose(elbo.gaussian_eps_mse(data, lam)[[0, -1]], [0.0, 4.0], atol=1e-300)
+    np.testing.assert_allclose(elbo.gaussian_eps_mse(data, [800.0], x0)[:, 0], 4.0, rtol=1e-15)  # eps unseen
+    assert elbo.gaussian_augmented_kl(data, [-800.0], x0)[0, 0] == 0.0
+
+
 def test_second_moment_matches_monte_carlo():
     data = _data()
     lam = 0.7
