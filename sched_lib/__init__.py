@@ -7,18 +7,25 @@ Public API (each function's docstring cites its paper, equation and chapter):
     Continuous-time curves on t ∈ [0, 1]: ``cosine_alpha_bar``, ``cosine_log_snr`` (iDDPM, exact),
     ``chen_sigmoid_alpha_bar``, ``chen_cosine_alpha_bar`` (Chen 2023, Alg. 1), ``logistic_log_snr``
     (linear log-SNR), ``shifted_cosine_log_snr`` (simple diffusion), ``sd3_time_shift``,
-    ``rectified_flow_log_snr``; conversions ``alpha_bar_from_log_snr``, ``log_snr_from_alpha_bar``.
+    ``rectified_flow_log_snr``, ``laplace_log_snr`` (Hang et al. 2024), ``interpolated_cosine_log_snr``
+    (simple diffusion); conversions ``alpha_bar_from_log_snr``, ``log_snr_from_alpha_bar``.
     Discrete chains: ``linear_betas``, ``sqrt_linear_betas``, ``quadratic_betas``, ``beta_sigmoid_betas``,
     ``betas_for_alpha_bar``, ``betas_from_alpha_bar``, ``alpha_bar_from_betas``, ``validate_betas``,
     ``rescale_zero_terminal_snr`` (Lin et al. 2024, Alg. 1).
     Registry: ``get_schedule(name, T, **params) -> Schedule``, ``list_schedules()``, ``schedule_params(name)``.
 ``sched_lib.quantities``
-    ``get_schedule_quantities(schedule) -> ScheduleQuantities`` (ᾱ, SNR, λ, posterior variance, ...).
+    ``get_schedule_quantities(schedule) -> ScheduleQuantities`` (ᾱ, SNR, λ, posterior variance, ...);
+    ``mean_component_snr`` (the image mean's SNR, with offset noise).
 ``sched_lib.weighting``
     Loss weights of SNR in the ε, x₀ and v frames: ``uniform_weight``, ``min_snr_weight``, ``p2_weight``,
     ``convert_weight``, ``get_weighting``, ``list_weightings``; the VLB weight ``vlb_weight``,
     ``vlb_weight_from_snr``, ``vlb_constant_term``; training densities ``UniformTime``, ``EDMLogNormal``,
-    ``LogitNormalTime`` (``sample``, ``sample_log_snr``, ``log_snr_density``).
+    ``LogitNormalTime``, ``LaplaceLogSNR`` (``sample``, ``sample_log_snr``, ``log_snr_density``),
+    ``sd3_shifted_logit_normal``; Kingma & Gao's monotone ``sigmoid_weight``.
+``sched_lib.elbo``
+    Weighted losses as ELBOs of noise-augmented data (Kingma & Gao 2023), exact for Gaussian data:
+    ``gaussian_eps_mse``, ``gaussian_x0_mse``, ``gaussian_augmented_kl``, ``gaussian_loss_second_moment``;
+    EDM2's optimal log-variance ``edm2_optimal_log_variance``.
 ``sched_lib.samplers``
     Sampling grids: ``timesteps(T, N, spacing)`` (diffusers' leading/trailing/linspace), ``karras_sigmas``;
     solvers with one signature: ``sample(name, model_fn, process, shape, steps=...)`` for DDPM, DDIM(η),

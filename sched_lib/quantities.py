@@ -101,3 +101,27 @@ def get_schedule_quantities(schedule) -> ScheduleQuantities:
         values[name] = value
     assert set(values) == {f.name for f in fields(ScheduleQuantities)}
     return ScheduleQuantities(**values)
+
+
+def mean_component_snr(snr, n: int, mean_variance: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """SNR of the per-image, per-channel mean of x_t, with or without offset noise (Guttenberg 2023).
+
+    With ε' = ε + c·δ, δ ∼ N(0, 1) one value per image and channel (offset noise, c = ``offset``), the
+    mean over n pixels of x_t = √ᾱ x₀ + √(1−ᾱ) ε' has signal variance ᾱ·m² (m² = ``mean_variance``, the
+    variance of the data's image means) and noise variance (1−ᾱ)(1/n + c²). So its SNR is
+    SNR·m²/(1/n + c²): averaging makes the mean n times more visible than a pixel, and offset noise
+    divides that by 1 + n c². SNR = 0 (zero terminal SNR, Lin et al. 2024) gives 0 for any c.
+    Chapter "More Schedules".
+    """
+    from . import _validate as check
+
+    s = check.array(snr, "snr", allow_inf=True)
+    if (s < 0).any():
+        raise ValueError("snr must be >= 0")
+    n = check.num_steps(n, "n")
+    m2 = check.real(mean_variance, "mean_variance", low=0)
+    c = check.real(offset, "offset", low=0)
+    return s * m2 / (1.0 / n + c * c)
+
+
+__all__ += ["mean_component_snr"]

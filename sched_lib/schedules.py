@@ -568,3 +568,62 @@ def get_schedule(name: str, T: int = 1000, **params) -> Schedule:
     if zero_terminal:
         betas = rescale_zero_terminal_snr(betas)
     return Schedule(name, {**full, "zero_terminal_snr": zero_terminal}, betas, np.cumprod(1.0 - betas))
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedules added later (chapter "More Schedules"); new names only, nothing above changes
+# --------------------------------------------------------------------------------------------------
+
+def laplace_log_snr(t, mu: float = 0.0, b: float = 0.5) -> np.ndarray:
+    """The Laplace schedule of Hang et al. 2024: λ(t) = μ − b·sgn(½ − t)·log(1 − 2|t − ½|).
+
+    Hang et al. 2024 ("Improved Noise Schedule for Diffusion Training") design a schedule by its density of
+    log-SNR; for the Laplace density p(λ) = exp(−|λ − μ|/b)/(2b) the schedule is the inverse of its
+    survival function, t = P(Λ > λ), which is this formula (derived in chapter "More Schedules"). Uniform t
+    then gives λ ∼ Laplace(μ, b). +inf at t = 0 and −inf at t = 1 (zero terminal SNR). The defaults
+    μ = 0, b = 0.5 are the values diffusers hard-codes in ``betas_for_alpha_bar(alpha_transform_type=
+    "laplace")``, which also adds 1e-6 inside the log and returns √ᾱ where ᾱ is expected (chapter
+    "More Schedules" checks both); this function is the paper's formula, without either.
+    """
+    t = check.unit_time(t)
+    mu = check.real(mu, "mu")
+    b = check.real(b, "b", low=0, low_open=True)
+    with np.errstate(divide="ignore"):
+        return mu - b * np.sign(0.5 - t) * np.log1p(-2.0 * np.abs(t - 0.5))
+
+
+def interpolated_cosine_log_snr(t, d: float = 256, noise_d_low: float = 32, noise_d_high: float = 256,
+                                log_snr_max: float = 15.0, log_snr_min: float = -15.0) -> np.ndarray:
+    """simple diffusion's interpolated schedule: λ(t) = t·λ_low(t) + (1 − t)·λ_high(t) (Hoogeboom et al. 2023, §3).
+
+    λ_low and λ_high are the cosine log-SNR shifted for resolution ``d`` from the base resolutions
+    ``noise_d_low`` and ``noise_d_high`` (:func:`shifted_cosine_log_snr`, shift 2 log(base/d)). At the clean
+    end (t = 0) the curve follows the shift of the high base (little noise added, detail kept); towards
+    pure noise (t = 1) it moves onto the shift of the low base (the global structure of a low-resolution
+    image). The same formula as lucidrains' ``logsnr_schedule_interpolated`` (simple-diffusion-pytorch).
+    Chapter "More Schedules".
+    """
+    t = check.unit_time(t)
+    d = check.real(d, "d", low=0, low_open=True)
+    lo = check.real(noise_d_low, "noise_d_low", low=0, low_open=True)
+    hi = check.real(noise_d_high, "noise_d_high", low=0, low_open=True)
+    if lo > hi:
+        raise ValueError(f"noise_d_low must be <= noise_d_high, got {lo:g} > {hi:g}")
+    low = shifted_cosine_log_snr(t, d, lo, log_snr_max, log_snr_min)
+    high = shifted_cosine_log_snr(t, d, hi, log_snr_max, log_snr_min)
+    return t * low + (1.0 - t) * high
+
+
+def _laplace(T, *, mu=0.0, b=0.5):
+    """Hang et al. 2024's Laplace schedule, λ_t = λ(t/T) exactly (λ_T = −inf: zero terminal SNR)."""
+    return _from_log_snr(lambda t: laplace_log_snr(t, mu, b), T)
+
+
+def _interpolated_cosine(T, *, d=256.0, noise_d_low=32.0, noise_d_high=256.0, log_snr_max=15.0, log_snr_min=-15.0):
+    """simple diffusion's interpolated shifted cosine, read off at t/T."""
+    return _from_log_snr(lambda t: interpolated_cosine_log_snr(t, d, noise_d_low, noise_d_high, log_snr_max,
+                                                               log_snr_min), T)
+
+
+_REGISTRY.update({"laplace": _laplace, "interpolated_cosine": _interpolated_cosine})
+__all__ += ["laplace_log_snr", "interpolated_cosine_log_snr"]

@@ -37,6 +37,7 @@ __all__ = [
     "UniformTime",
     "EDMLogNormal",
     "LogitNormalTime",
+    "sigmoid_weight",
 ]
 
 FRAMES = ("eps", "x0", "v")
@@ -331,3 +332,72 @@ class LogitNormalTime:
     def log_snr_density(self, log_snr) -> np.ndarray:
         """p(λ) = N(λ; −2m, (2s)²)."""
         return _normal_pdf(check.array(log_snr, "log_snr"), -2.0 * self.loc, 2.0 * self.scale)
+
+
+# --------------------------------------------------------------------------------------------------
+# Monotone weightings (Kingma & Gao 2023)
+# --------------------------------------------------------------------------------------------------
+
+def sigmoid_weight(log_snr, bias: float = 0.0) -> np.ndarray:
+    """Kingma & Gao's sigmoid weighting w(λ) = sigmoid(b − λ) on the ε-MSE, with bias b.
+
+    Kingma & Gao 2023 (the "sigmoid" weighting of their experiments). The weight falls monotonically from
+    1 (λ → −inf) to 0 (λ → +inf), so by their main theorem the loss is the ELBO of data augmented with noise at a level
+    λ ∼ −dw/dλ = sigmoid(b − λ)·sigmoid(λ − b): a logistic density centred at b. This ``w`` is the
+    total ε-frame weight relative to the ELBO (their w(λ), the weight times the density of λ, not a
+    weight to use on top of a schedule's own density). Finite at λ = ±inf (1 and 0).
+    Chapter "Every Weighting Is an ELBO".
+    """
+    lam = check.array(log_snr, "log_snr", allow_inf=True)
+    b = check.real(bias, "bias")
+    with np.errstate(over="ignore"):
+        e = np.exp(-np.abs(b - lam))
+    return np.where(b - lam >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+@dataclass(frozen=True)
+class LaplaceLogSNR:
+    """Hang et al. 2024's Laplace density of the log-SNR: p(λ) = exp(−|λ − μ|/b)/(2b).
+
+    Training draws t ∼ U(0, 1) and maps it through :func:`sched_lib.schedules.laplace_log_snr`, which makes
+    λ Laplace-distributed (the inverse-survival-function construction; chapter "More Schedules").
+    Defaults μ = 0, b = 0.5 as in diffusers' ``laplace`` option.
+    """
+
+    mu: float = 0.0
+    b: float = 0.5
+
+    def __post_init__(self):
+        check.real(self.mu, "mu")
+        check.real(self.b, "b", low=0, low_open=True)
+
+    def sample(self, n: int, rng=None) -> np.ndarray:
+        """n draws of t ∼ U(0, 1)."""
+        return _rng(rng).random(check.num_steps(n, "n"))
+
+    def sample_log_snr(self, n: int, rng=None) -> np.ndarray:
+        """n draws of λ = λ(t), t ∼ U(0, 1) (the same draws as ``sample``)."""
+        from .schedules import laplace_log_snr
+        return laplace_log_snr(self.sample(n, rng), self.mu, self.b)
+
+    def log_snr_density(self, log_snr) -> np.ndarray:
+        """p(λ) = exp(−|λ − μ|/b)/(2b)."""
+        lam = check.array(log_snr, "log_snr", allow_inf=True)
+        return np.exp(-np.abs(lam - self.mu) / self.b) / (2.0 * self.b)
+
+
+def sd3_shifted_logit_normal(loc: float = 0.0, scale: float = 1.0, shift: float = 1.0) -> LogitNormalTime:
+    """SD3's logit-normal time density after its time shift, which is again logit-normal: loc → loc + log(shift).
+
+    Esser et al. 2024: t = sigmoid(u), u ∼ N(m, s²) (eq. 19), then t' = shift·t/(1 + (shift − 1)·t)
+    (§5.3.2, eq. 23). Since t'/(1 − t') = shift·t/(1 − t), logit t' = u + log(shift) exactly, so t' is
+    logit-normal with location m + log(shift) and the same scale; for rectified flow λ' ∼ N(−2m − 2 log shift,
+    (2s)²). Chapter "More Schedules".
+    """
+    loc = check.real(loc, "loc")
+    scale = check.real(scale, "scale", low=0, low_open=True)
+    shift = check.real(shift, "shift", low=0, low_open=True)
+    return LogitNormalTime(loc + float(np.log(shift)), scale)
+
+
+__all__ += ["LaplaceLogSNR", "sd3_shifted_logit_normal"]
