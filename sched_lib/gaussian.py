@@ -18,9 +18,9 @@ start x_T ~ N(0, I) instead of the true marginal of x_T, and for DDPM the Gaussi
 result is exact up to float64 rounding, for any schedule, spacing, number of steps and η. The step
 rules are the very same float64 helpers the torch solvers use (:func:`sched_lib.samplers.ddpm_coefficients`,
 :func:`~sched_lib.samplers.ddim_coefficients`, :func:`~sched_lib.samplers.euler_update`,
-:func:`~sched_lib.samplers.heun_update`, :func:`~sched_lib.samplers.dpmpp_2m_coefficients`). The denoiser is always used in its x₀ form, which is exact in
-every prediction frame and stays defined at ᾱ = 0 (zero terminal SNR: there x̂₀ = μ). What it cannot
-tell you: real images are not Gaussian, and a trained network is not the optimal denoiser.
+:func:`~sched_lib.samplers.heun_update`, :func:`~sched_lib.samplers.dpmpp_2m_coefficients`). The
+denoiser is always used in its x₀ form, which is exact in every prediction frame and stays defined at
+ᾱ = 0 (zero terminal SNR: there x̂₀ = μ). What it cannot tell you: real images are not Gaussian, and a trained network is not the optimal denoiser.
 """
 
 from __future__ import annotations

@@ -77,8 +77,8 @@ def exponential_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0
 
     n levels from σ_max down to σ_min (float64), then a final 0 when ``append_zero``, as k-diffusion's
     ``get_sigmas_exponential``. It is the limit ρ → ∞ of :func:`karras_sigmas`, and the "logSNR" step
-    schedule of DPM-Solver (Lu et al. 2022, §3.3, the reference code's ``skip_type="logSNR"``; diffusers'
-    ``use_lu_lambdas``). Chapter "Samplers on the log-SNR axis".
+    schedule of DPM-Solver (Lu et al. 2022, NeurIPS, §3.3; the reference code's ``skip_type="logSNR"``;
+    diffusers' ``use_lu_lambdas``). Chapter "Samplers on the log-SNR axis".
     """
     n = check.num_steps(n, "n")
     sigma_min = check.real(sigma_min, "sigma_min", low=0, low_open=True)
@@ -98,8 +98,9 @@ def exponential_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0
 # (or 1 after the last), which is improved-diffusion's *respaced chain* (``respace.py``: the visited ᾱ
 # define new β' = 1 − ᾱ_t/ᾱ_prev) and diffusers' ``DDPMScheduler``. The per-step linear coefficients
 # live in small float64 NumPy helpers (:func:`ddpm_coefficients`, :func:`ddim_coefficients`,
-# :func:`euler_update`, :func:`heun_update`, :func:`dpmpp_2m_coefficients`) used both by the torch solvers below and by the exact
-# Gaussian analysis in ``sched_lib.gaussian``, so that the analysis analyses the very same update rule.
+# :func:`euler_update`, :func:`heun_update`, :func:`dpmpp_2m_coefficients`) used both by the torch solvers
+# below and by the exact Gaussian analysis in ``sched_lib.gaussian``, so that the analysis analyses the
+# very same update rule.
 
 SAMPLERS = ("ddpm", "ddpm_large", "ddim", "euler", "heun", "dpmpp_2m")
 VARIANCES = ("posterior", "beta")
@@ -229,9 +230,10 @@ def heun_update(x0_hat, d, d_next, sigma, sigma_next):
 def dpmpp_2m_coefficients(alpha_bar_t, alpha_bar_prev):
     """DPM-Solver++(2M) on a grid: x_{i+1} = c_x[i]·x_i + c_cur[i]·x̂₀_i + c_old[i]·x̂₀_{i−1}. float64 NumPy.
 
-    Lu et al. 2022b ("DPM-Solver++", Algorithm 2, midpoint form; the exponential integrator of the
-    data-prediction ODE, §4): with α = √ᾱ, σ = √(1−ᾱ), the *half* log-SNR ℓ = log(α/σ) = λ/2 and
-    h_i = ℓ_{i+1} − ℓ_i, a step is x_{i+1} = (σ_{i+1}/σ_i)·x_i − α_{i+1}(e^{−h_i} − 1)·D_i with
+    Lu et al., "DPM-Solver++" (arXiv:2211.01095; Machine Intelligence Research 2025), Algorithm 2, midpoint
+    form: the exponential integrator of the data-prediction ODE (§4; DDIM is its first order, as in
+    DPM-Solver, Lu et al. 2022, §4.1, for the noise-prediction form). With α = √ᾱ, σ = √(1−ᾱ), the
+    *half* log-SNR ℓ = log(α/σ) = λ/2 and h_i = ℓ_{i+1} − ℓ_i, a step is x_{i+1} = (σ_{i+1}/σ_i)·x_i − α_{i+1}(e^{−h_i} − 1)·D_i with
     D_i = (1 + 1/(2r_i))·x̂₀_i − 1/(2r_i)·x̂₀_{i−1} and r_i = h_{i−1}/h_i. The first step and the step
     to the data (ᾱ_prev = 1, where h = ∞) are first order, D = x̂₀_i, which is exactly DDIM (η = 0):
     c_x = √((1−ᾱ_prev)/(1−ᾱ_t)), c_cur = √ᾱ_prev − c_x·√ᾱ_t. This matches diffusers'
@@ -428,7 +430,7 @@ def sample_heun(model_fn, process, shape, *, steps: int, spacing="trailing", eta
 def sample_dpmpp_2m(model_fn, process, shape, *, steps: int, spacing="trailing", eta: float = 0.0,
                     prediction: str = "eps", generator=None, x_T=None, progress: bool = False,
                     clip_x0: bool = False, steps_offset: int = 0):
-    """DPM-Solver++(2M): the multistep 2nd-order exponential integrator in log-SNR (Lu et al. 2022b, Alg. 2).
+    """DPM-Solver++(2M), the multistep 2nd-order exponential integrator in log-SNR (Lu et al., DPM-Solver++, Alg. 2).
 
     Each step combines this step's x̂₀ with the previous one's, x_{i+1} = c_x·x_i + c_cur·x̂₀_i +
     c_old·x̂₀_{i−1} (:func:`dpmpp_2m_coefficients`), one model call per step; the first step and the
