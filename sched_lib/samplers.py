@@ -76,9 +76,9 @@ def exponential_sigmas(n: int, sigma_min: float = 0.002, sigma_max: float = 80.0
     """A σ grid uniform in log σ, i.e. uniform in log-SNR λ = −2 log σ: σ_i = exp(linspace(log σ_max, log σ_min, n)).
 
     n levels from σ_max down to σ_min (float64), then a final 0 when ``append_zero``, as k-diffusion's
-    ``get_sigmas_exponential``. It is the limit ρ → ∞ of :func:`karras_sigmas`, and the "logSNR" step
-    schedule of DPM-Solver (Lu et al. 2022, NeurIPS, §3.3; the reference code's ``skip_type="logSNR"``;
-    diffusers' ``use_lu_lambdas``). Chapter "Samplers on the log-SNR axis".
+    ``get_sigmas_exponential``. It is the limit ρ → ∞ of :func:`karras_sigmas`, the step schedule
+    ``skip_type="logSNR"`` of DPM-Solver's reference code (Lu et al. 2022) and diffusers'
+    ``use_lu_lambdas``. Chapter "Samplers on the log-SNR axis".
     """
     n = check.num_steps(n, "n")
     sigma_min = check.real(sigma_min, "sigma_min", low=0, low_open=True)
