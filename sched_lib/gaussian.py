@@ -6,9 +6,11 @@ with x₀, and (chapter "The endpoints and sampling"):
 
 * the optimal (MMSE) denoiser is E[x₀|x_t] = μ + g(x_t − √ᾱ μ) per eigen-dimension, with gain
   g = √ᾱ s²/(ᾱ s² + 1 − ᾱ), and its error is MMSE = s²(1 − ᾱ)/(ᾱ s² + 1 − ᾱ) (Gaussian conditioning);
-* every DDPM, DDIM, Euler or Heun step with that denoiser is affine in x plus independent Gaussian
-  noise, so starting from x_T ~ N(0, I) the sampler's output is Gaussian, and its per-dimension mean and
-  variance follow by propagating (mean, var) → (a·mean + b, a²·var + σ²) through the grid.
+* every DDPM, DDIM, Euler, Heun or DPM-Solver++(2M) step with that denoiser is affine in x plus
+  independent Gaussian noise, so starting from x_T ~ N(0, I) the sampler's output is Gaussian, and its
+  per-dimension mean and variance follow by propagating (mean, var) → (a·mean + b, a²·var + σ²) through
+  the grid (for the multistep DPM-Solver++(2M), which also uses the previous step's x̂₀, the deterministic
+  state is tracked as an affine map of x_T instead).
 
 **In what sense this is exact.** No network is trained and nothing is sampled: the only approximations
 left are the ones the sampler itself makes (a finite number of steps, where the grid puts them, the
@@ -16,9 +18,9 @@ start x_T ~ N(0, I) instead of the true marginal of x_T, and for DDPM the Gaussi
 result is exact up to float64 rounding, for any schedule, spacing, number of steps and η. The step
 rules are the very same float64 helpers the torch solvers use (:func:`sched_lib.samplers.ddpm_coefficients`,
 :func:`~sched_lib.samplers.ddim_coefficients`, :func:`~sched_lib.samplers.euler_update`,
-:func:`~sched_lib.samplers.heun_update`). The denoiser is always used in its x₀ form, which is exact in
-every prediction frame and stays defined at ᾱ = 0 (zero terminal SNR: there x̂₀ = μ). What it cannot
-tell you: real images are not Gaussian, and a trained network is not the optimal denoiser.
+:func:`~sched_lib.samplers.heun_update`, :func:`~sched_lib.samplers.dpmpp_2m_coefficients`). The
+denoiser is always used in its x₀ form, which is exact in every prediction frame and stays defined at
+ᾱ = 0 (zero terminal SNR: there x̂₀ = μ). What it cannot tell you: real images are not Gaussian, and a trained network is not the optimal denoiser.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate as check
-from .samplers import (SAMPLERS, ddim_coefficients, ddpm_coefficients, euler_update, heun_update,
-                       sampling_steps)
+from .samplers import (SAMPLERS, ddim_coefficients, ddpm_coefficients, dpmpp_2m_coefficients, euler_update,
+                       heun_update, sampling_steps)
 from .schedules import Schedule
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "mmse",
     "gaussian_model_fn",
     "sampler_output_distribution",
+    "grid_output_distribution",
     "kl_diagonal",
     "w2_diagonal",
     "kl_to_data",
@@ -307,19 +310,44 @@ def sampler_output_distribution(data: GaussianData, process_or_schedule, sampler
                                 spacing: str = "trailing", eta: float = 0.0):
     """Exact per-dimension (mean, var) of the sampler's output, in the data's eigenbasis. float64 (D,), (D,).
 
-    ``sampler`` ∈ {"ddpm", "ddpm_large", "ddim", "euler", "heun"} on the grid of ``steps`` steps with
-    ``spacing`` (:func:`sched_lib.samplers.sampling_steps`), using the optimal denoiser of ``data`` and
-    starting from x_T ~ N(0, I). ``eta`` is DDIM's (0 otherwise). Each step is x ↦ a·x + b + σ·z with
-    a, b, σ from the solvers' own coefficient helpers; (mean, var) ↦ (a·mean + b, a²·var + σ²).
-    Handles ᾱ_T = 0. See the module docstring for the sense in which this is exact.
+    ``sampler`` ∈ {"ddpm", "ddpm_large", "ddim", "euler", "heun", "dpmpp_2m"} on the grid of ``steps``
+    steps with ``spacing`` (:func:`sched_lib.samplers.sampling_steps`: a name or an explicit grid), using
+    the optimal denoiser of ``data`` and starting from x_T ~ N(0, I). ``eta`` is DDIM's (0 otherwise).
+    Each step is x ↦ a·x + b + σ·z with a, b, σ from the solvers' own coefficient helpers;
+    (mean, var) ↦ (a·mean + b, a²·var + σ²). Handles ᾱ_T = 0. See the module docstring for the sense in
+    which this is exact.
     """
     _check_data(data)
+    _, ab_t, ab_prev = sampling_steps(_schedule_alpha_bar(process_or_schedule), steps, spacing)
+    return _propagate(data, sampler, ab_t, ab_prev, eta)
+
+
+def grid_output_distribution(data: GaussianData, alpha_bar_t, sampler: str, eta: float = 0.0):
+    """As :func:`sampler_output_distribution`, on any grid of noise levels: (mean, var), float64 (D,), (D,).
+
+    ``alpha_bar_t`` (n,) are the levels the sampler visits, strictly increasing in [0, 1) (from the
+    noisiest); the last step goes to the data (ᾱ = 1). The optimal denoiser exists at every level, so the
+    grid need not come from a discrete schedule: a grid uniform in λ, a Karras σ grid
+    (ᾱ = 1/(1 + σ²)) or a time-uniform one. Chapter "Samplers on the log-SNR axis".
+    """
+    _check_data(data)
+    ab_t = check.array(alpha_bar_t, "alpha_bar_t", ndim=1)
+    if ab_t.size == 0:
+        raise ValueError("alpha_bar_t must hold at least one level")
+    if (ab_t < 0).any() or (ab_t >= 1).any() or (np.diff(ab_t) <= 0).any():
+        raise ValueError("alpha_bar_t must increase strictly inside [0, 1) (from the noisiest level; the data's "
+                         "alpha_bar = 1 is appended)")
+    return _propagate(data, sampler, ab_t, np.append(ab_t[1:], 1.0), eta)
+
+
+def _propagate(data, sampler, ab_t, ab_prev, eta):
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
     eta = check.real(eta, "eta", low=0, high=1)
     if eta != 0 and sampler != "ddim":
         raise ValueError(f"eta applies to the 'ddim' sampler only (got eta={eta:g}); leave it at 0")
-    _, ab_t, ab_prev = sampling_steps(_schedule_alpha_bar(process_or_schedule), steps, spacing)
+    if sampler == "dpmpp_2m":
+        return _propagate_dpmpp_2m(data, ab_t, ab_prev)
     if sampler in ("ddpm", "ddpm_large"):
         c_x0, c_other, sig = ddpm_coefficients(ab_t, ab_prev, "posterior" if sampler == "ddpm" else "beta")
     elif sampler == "ddim":
@@ -348,6 +376,19 @@ def sampler_output_distribution(data: GaussianData, process_or_schedule, sampler
         mean = a * mean + b
         var = a * a * var + float(sig[i]) ** 2
     return mean, var
+
+
+def _propagate_dpmpp_2m(data, ab_t, ab_prev):
+    """DPM-Solver++(2M) is deterministic but multistep: track x_i = A·x_T + B and x̂₀_{i−1} the same way."""
+    c_x, c_cur, c_old = dpmpp_2m_coefficients(ab_t, ab_prev)
+    a, b = np.ones(data.dim), np.zeros(data.dim)          # x_i = a·x_T + b per eigen-dimension
+    old_a, old_b = np.zeros(data.dim), np.zeros(data.dim)
+    for i, abt in enumerate(ab_t.tolist()):
+        g, h = _affine_denoiser(data, abt)                # x̂₀ = g x + h
+        d_a, d_b = g * a, g * b + h
+        a, b = c_x[i] * a + c_cur[i] * d_a + c_old[i] * old_a, c_x[i] * b + c_cur[i] * d_b + c_old[i] * old_b
+        old_a, old_b = d_a, d_b
+    return b, a * a
 
 
 def kl_diagonal(mean1, var1, mean2, var2) -> np.ndarray:

@@ -213,3 +213,27 @@ def test_generator_makes_sampling_reproducible():
 def test_bad_solver_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call(Process(get_schedule("linear", 100)))
+
+
+@pytest.mark.parametrize("steps", [10, 50])
+def test_ddim_with_steps_offset_matches_diffusers(steps):
+    # Stable Diffusion's configuration: leading spacing with steps_offset = 1 (DDIMScheduler.step, v0.42).
+    sch = get_schedule("scaled_linear", 1000)
+    hf = DDIMScheduler(num_train_timesteps=1000, trained_betas=sch.betas, clip_sample=False, set_alpha_to_one=True,
+                       timestep_spacing="leading", steps_offset=1)
+    hf.set_timesteps(steps)
+    x_T = _x_T()
+    ref = _run_diffusers(hf, x_T, eta=0.0)
+    ours = S.sample("ddim", fake_model, Process(sch), SHAPE, steps=steps, spacing="leading", steps_offset=1, x_T=x_T)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=2e-5)
+    k, _, _ = S.sampling_steps(sch.alpha_bar, steps, "leading", steps_offset=1)
+    np.testing.assert_array_equal(k, hf.timesteps.numpy())
+
+
+def test_explicit_grid_equals_the_named_one():
+    proc = Process(get_schedule("cosine", 1000), dtype=torch.float64)
+    x_T = _x_T(dtype=torch.float64)
+    for name in ("ddim", "heun", "dpmpp_2m"):
+        a = S.sample(name, fake_model, proc, SHAPE, steps=7, spacing="linspace", x_T=x_T)
+        b = S.sample(name, fake_model, proc, SHAPE, steps=7, spacing=list(S.timesteps(1000, 7, "linspace")), x_T=x_T)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
