@@ -106,5 +106,5 @@ def check_warmup_draws(warmup_draws) -> None:
             fail(f"on {what} your mean over 6 seeds is {vals.mean():.0f} draws; a correct simulation averages "
                  f"about {mean:.0f}")
     m100, _ = _reference_mean(100, 10)
-    passed(f"on 3 settings x 6 seeds; for T = 100 and 10 losses per step the warm-up takes about {m100:.0f} draws "
-           f"on average, {m100 / 1000:.1f} times the minimum of 1000.")
+    passed(f"on 3 settings x 6 seeds; for T = 100 and 10 losses per step\nthe warm-up takes about {m100:.0f} "
+           f"draws on average, {m100 / 1000:.1f} times the minimum of 1000.")
