@@ -55,7 +55,7 @@ def check_steps_to_reach(steps_to_reach) -> None:
             fail(f"on {what} you returned the first measured step at or below the target; interpolate "
                  "linearly between it and the measurement before")
         fail(f"on {what} expected the first crossing of the target, interpolated; got {value:g}")
-    passed(f"on {len(_REACH_CASES)} curves; e.g. values 1.0, 0.5, 0.25 at steps 10, 20, 40 reach 0.75 at step 15.")
+    passed(f"on {len(_REACH_CASES)} curves; e.g. values 1.0, 0.5, 0.25 at steps 10, 20, 40\nreach 0.75 at step 15.")
 
 
 @functools.lru_cache(maxsize=8)
