@@ -14,8 +14,12 @@ LABS = ("schedules_cifar10", "weighting_cifar10", "resolution_cifar10", "design_
 #: The labs re-recorded with quiet training and HTML tables; resolution_cifar10 and design_a_schedule still show
 #: their earlier recording (stderr notes, frozen bars, wide tables) until they are re-recorded.
 QUIET_LABS = ("schedules_cifar10", "weighting_cifar10")
-#: Characters of monospace output that fit the book's column at 1400 px (about 100 at the theme's code font).
-MAX_WIDTH = 100
+#: Characters of monospace output that fit the book's column at 1400 px: about 88 at the theme's code font
+#: (measured in headless Chromium). The schedules lab was recorded with its text wrapped at 100 characters
+#: before that was measured; it gets the looser bound until it is re-recorded.
+MAX_WIDTH = {"schedules_cifar10": 100, "weighting_cifar10": 88}
+#: The provenance line (about 93 characters) is the same on every page; its width is the page layout's to handle.
+PROVENANCE = re.compile(r"^sched_lib \S+ \| commit ")
 
 
 def _cells(lab):
@@ -30,7 +34,7 @@ def test_no_stderr_widgets_or_wide_lines(lab):
             assert not (out["output_type"] == "stream" and out["name"] == "stderr"), f"{where}: stderr in the record"
             assert "application/vnd.jupyter.widget-view+json" not in out.get("data", {}), f"{where}: a widget"
             text = "".join(out.get("text", "")) if out["output_type"] == "stream" else ""
-            wide = [line for line in text.splitlines() if len(line) > MAX_WIDTH]
+            wide = [line for line in text.splitlines() if len(line) > MAX_WIDTH[lab] and not PROVENANCE.match(line)]
             assert not wide, f"{where}: {len(wide[0])} characters: {wide[0][:60]}..."
 
 
