@@ -9,8 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
-if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    echo "gpu_check.sh needs a CUDA GPU: torch.cuda.is_available() is False here (torch: $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'not importable')). Nothing was run." >&2
+# one Python start (importing torch is most of the time of a refusal)
+if ! TORCH_VERSION="$("$PY" -c 'import sys, torch; print(torch.__version__); sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null)"; then
+    echo "gpu_check.sh needs a CUDA GPU: torch.cuda.is_available() is False here (torch: ${TORCH_VERSION:-not importable}). Nothing was run." >&2
     exit 2
 fi
 mkdir -p benchmarks/results

@@ -50,7 +50,9 @@ from dataclasses import dataclass
 from .nets import UNetConfig
 
 __all__ = ["ENV_VAR", "PRESET_NAMES", "PRESETS", "Preset", "get_preset", "resolve_preset_name", "T4_PEAK_FLOPS",
-           "T4_UTILISATION", "T4_LAB_PLANS", "LabPlan", "t4_lab_estimates", "t4_estimate_markdown"]
+           "T4_UTILISATION", "T4_LAB_PLANS", "T4_LAB_SIZES", "LabPlan", "t4_lab_sizes", "t4_lab_estimates",
+           "t4_estimate_markdown", "t4_estimate_note", "t4_estimate_table", "t4_fid_floor",
+           "DDPM_CIFAR10", "DDIM_50_STEP_FID"]
 
 #: Environment variable holding the default preset name.
 ENV_VAR = "SCHED_LIB_PRESET"
@@ -241,18 +243,71 @@ class LabPlan:
 
 
 _T4_NET = PRESETS["t4"].net
-#: The t4 sizes of each CIFAR-10 lab (the labs' ``PRESETS["t4"]`` must match these).
-T4_LAB_PLANS = (
-    LabPlan("schedules_cifar10", runs=8, image_size=32, batch_size=128, steps=6_000, net=_T4_NET,
-            # 1,000 samples at 50 sampler steps at each of 3 stages, plus sampler steps (10, 25, 50)
-            sample_evals=1_000 * (50 * 3 + 10 + 25 + 50), what="4 schedules × 2 seeds"),
-    LabPlan("weighting_cifar10", runs=8, image_size=32, batch_size=128, steps=6_000, net=_T4_NET,
-            sample_evals=2_000 * 50, what="4 weightings × 2 seeds"),
-    LabPlan("resolution_cifar10", runs=4, image_size=64, batch_size=64, steps=6_000, net=_T4_NET,
-            sample_evals=1_000 * 50, what="2 schedules × 2 seeds at 64×64"),
-    LabPlan("design_a_schedule", runs=4, image_size=32, batch_size=128, steps=10_000, net=_T4_NET,
-            sample_evals=2_000 * 50, what="design and baseline × 2 seeds"),
-)
+#: The t4 preset's U-Net as the keyword arguments the labs pass to ``UNetConfig`` (besides the image
+#: size and ``head_channels``, which the labs set themselves).
+_T4_NET_KWARGS = dict(channels=_T4_NET.channels, channel_mult=_T4_NET.channel_mult,
+                      num_res_blocks=_T4_NET.num_res_blocks, attn_resolutions=_T4_NET.attn_resolutions,
+                      dropout=_T4_NET.dropout)
+_T4_COMMON = dict(lr=PRESETS["t4"].lr, warmup_steps=PRESETS["t4"].warmup_steps, ema_decay=PRESETS["t4"].ema_decay)
+
+#: Each CIFAR-10 lab's ``PRESETS["t4"]`` entry, in that lab's own keys (the labs read it with
+#: :func:`t4_lab_sizes`, so the sizes that a lab runs and the sizes that :func:`t4_lab_estimates` times
+#: are the same dictionary). Sizes only, like every preset.
+T4_LAB_SIZES = {
+    "schedules_cifar10": dict(
+        net="t4", batch_size=128, **_T4_COMMON, steps=(2_000, 4_000, 6_000), checkpoint_every=1_000,
+        n_loss_images=1_000, n_log_snr=15, n_samples=1_000, n_reference=10_000, sampling_steps=(10, 25, 50),
+        quality_steps=50),
+    "weighting_cifar10": dict(
+        net="t4", T=1000, batch_size=128, **_T4_COMMON, steps=(1_500, 3_000, 4_500, 6_000), checkpoint_every=500,
+        n_loss_images=1_000, n_log_snr=15, n_samples=2_000, n_reference=10_000, sampling_steps=50),
+    "resolution_cifar10": dict(
+        sizes=(64,), seeds=(0, 1), num_images=50_000, batch_size=64, steps=6_000, **_T4_COMMON,
+        checkpoint_every=1_000, log_every=100, nets={64: _T4_NET_KWARGS}, eval_images=1_000,
+        eval_log_snr=(10.0, 8.0, 6.0, 4.0, 2.0, 0.0, -2.0, -4.0, -6.0, -8.0, -10.0), samples=1_000,
+        sample_steps=50, reference=10_000),
+    "design_a_schedule": dict(
+        gauss_images=10_000, crop=32, cache="gaussian_exact_spectrum_train_10k.npz", steps_grid=(5, 10, 20, 50, 100),
+        seeds=(0, 1), num_images=50_000, batch_size=128, steps=10_000, **_T4_COMMON, checkpoint_every=1_000,
+        log_every=100, net=_T4_NET_KWARGS, eval_images=1_000, n_levels=11, samples=2_000, sample_steps=50,
+        reference=10_000),
+}
+
+
+def t4_lab_sizes(lab: str) -> dict:
+    """A fresh copy of the ``t4`` sizes of the CIFAR-10 lab ``lab`` (:data:`T4_LAB_SIZES`), for the lab's
+    ``PRESETS["t4"]``. Raises ``ValueError`` for an unknown lab, naming the valid ones."""
+    import copy
+
+    if lab not in T4_LAB_SIZES:
+        raise ValueError(f"unknown lab {lab!r}; valid: {', '.join(T4_LAB_SIZES)}")
+    return copy.deepcopy(T4_LAB_SIZES[lab])
+
+
+def _plans() -> tuple:
+    """:data:`T4_LAB_PLANS` from :data:`T4_LAB_SIZES`: what each lab trains and samples at those sizes."""
+    s, w, r, d = (T4_LAB_SIZES[k] for k in ("schedules_cifar10", "weighting_cifar10", "resolution_cifar10",
+                                            "design_a_schedule"))
+    return (
+        # every run samples at each training budget with quality_steps, and at the final one with each
+        # of sampling_steps (counted even where it repeats quality_steps: an upper bound)
+        LabPlan("schedules_cifar10", runs=4 * 2, image_size=32, batch_size=s["batch_size"], steps=s["steps"][-1],
+                net=_T4_NET, sample_evals=s["n_samples"] * (s["quality_steps"] * len(s["steps"])
+                                                            + sum(s["sampling_steps"])),
+                what="4 schedules × 2 seeds"),
+        LabPlan("weighting_cifar10", runs=4 * 2, image_size=32, batch_size=w["batch_size"], steps=w["steps"][-1],
+                net=_T4_NET, sample_evals=w["n_samples"] * w["sampling_steps"], what="4 weightings × 2 seeds"),
+        LabPlan("resolution_cifar10", runs=2 * len(r["seeds"]) * len(r["sizes"]), image_size=r["sizes"][0],
+                batch_size=r["batch_size"], steps=r["steps"], net=_T4_NET,
+                sample_evals=r["samples"] * r["sample_steps"], what="2 schedules × 2 seeds at 64×64"),
+        LabPlan("design_a_schedule", runs=2 * len(d["seeds"]), image_size=32, batch_size=d["batch_size"],
+                steps=d["steps"], net=_T4_NET, sample_evals=d["samples"] * d["sample_steps"],
+                what="design and baseline × 2 seeds"),
+    )
+
+
+#: The t4 sizes of each CIFAR-10 lab, derived from :data:`T4_LAB_SIZES`.
+T4_LAB_PLANS = _plans()
 
 
 def train_flops_per_image(net: UNetConfig, image_size: int) -> float:
@@ -320,10 +375,72 @@ def t4_estimate_markdown(lab: str | None = None, **kwargs) -> str:
                      f"{r['flops_per_step'] / 1e9:,.0f} | {r['train_flops']:.2e} | {r['sample_flops']:.2e} | "
                      f"{r['hours']:.2f} |")
     lines.append("")
-    lines.append(f"T4 hours = (training + sampling FLOP) / ({r0['peak'] / 1e12:.0f} TFLOP/s × "
-                 f"{r0['utilisation']:.0%}) / 3600 s. Training FLOP = FLOP/step × steps × runs (forward + "
-                 "backward, counted with PyTorch's FlopCounterMode); sampling FLOP = ⅓ of a training image's "
-                 "FLOP per network evaluation. Peak: NVIDIA T4 datasheet, 65 TFLOP/s mixed-precision FP16 "
-                 f"tensor cores; {r0['utilisation']:.0%} of it is an assumed utilisation. An estimate, "
-                 "not a measurement.")
+    lines.append(t4_estimate_note(**kwargs))
     return "\n".join(lines)
+
+
+def t4_estimate_note(peak: float = T4_PEAK_FLOPS, utilisation: float = T4_UTILISATION) -> str:
+    """The sentence under a t4 estimate table: the formula, the FLOP counts' source, the peak and the
+    utilisation assumed."""
+    return (f"T4 hours = (training + sampling FLOP) / ({peak / 1e12:.0f} TFLOP/s × {utilisation:.0%}) / 3600 s. "
+            "Training FLOP = FLOP/step × steps × runs (forward + backward, counted with PyTorch's "
+            "FlopCounterMode); sampling FLOP = ⅓ of a training image's FLOP per network evaluation. Peak: NVIDIA "
+            f"T4 datasheet, 65 TFLOP/s mixed-precision FP16 tensor cores; {utilisation:.0%} of it is an assumed "
+            "utilisation. An estimate, not a measurement.")
+
+
+def t4_estimate_table(lab: str, **kwargs):
+    """The row of :func:`t4_lab_estimates` for ``lab`` as a :class:`sched_lib.tables.Table` (HTML in a
+    notebook), one column per factor of the arithmetic; :func:`t4_estimate_note` is its caption."""
+    from .tables import Table
+
+    rows = [r for r in t4_lab_estimates(**kwargs) if r["lab"] == lab]
+    if not rows:
+        raise ValueError(f"unknown lab {lab!r}; valid: {', '.join(p.lab for p in T4_LAB_PLANS)}")
+    r = rows[0]
+    return Table(["runs", "U-Net", "steps × batch", "GFLOP / step", "training FLOP", "sampling FLOP", "T4 hours"],
+                 [[f"{r['runs']} ({r['what']})", f"{r['params'] / 1e6:.1f} M parameters, "
+                   f"{r['image_size']}×{r['image_size']}", f"{r['steps']:,} × {r['batch_size']}",
+                   f"{r['flops_per_step'] / 1e9:,.0f}", f"{r['train_flops']:.2e}", f"{r['sample_flops']:.2e}",
+                   f"{r['hours']:.2f}"]])
+
+
+# ------------------------------------------------------------------------------------------------
+# What FID the t4 runs can be expected to reach, from published CIFAR-10 results
+# ------------------------------------------------------------------------------------------------
+
+#: The DDPM CIFAR-10 model (Ho et al. 2020): 35.7 M parameters (Table 1), trained for 800,000 steps of
+#: batch 128 (Appendix B), FID 3.17 on 50,000 samples with its 1,000-step ancestral sampler (Table 1).
+DDPM_CIFAR10 = dict(params=35.7e6, steps=800_000, batch_size=128, fid_50k=3.17)
+#: The same trained DDPM model sampled with 50 DDIM steps (η = 0): FID 4.67 (Song et al. 2021, DDIM,
+#: Table 1, CIFAR-10). The t4 labs sample with 50 DDIM steps (or fewer).
+DDIM_50_STEP_FID = 4.67
+
+
+def t4_fid_floor(lab: str) -> dict:
+    """How far a t4 run of ``lab`` sits from the published CIFAR-10 results, as numbers for the lab page.
+
+    Returns a dict: ``params`` (the t4 U-Net's), ``images`` (training images a run sees: steps × batch),
+    ``ddpm_images`` (DDPM's: 800,000 × 128), ``compute_ratio`` (DDPM's training FLOP over one t4 run's,
+    both counted with :func:`train_flops_per_image`, DDPM's through the ``gpu`` preset's network, which is
+    DDPM's layout), ``floor`` (:data:`DDIM_50_STEP_FID`: the FID of the fully trained 35.7 M-parameter
+    DDPM model with 50 DDIM steps, on 50,000 samples). A t4 run has a fraction of that model's size and
+    training, so its FID can only be higher; FID from 10,000 samples is, in addition, biased upwards
+    against 50,000 (Chong & Forsyth 2020). Published results give this floor, not a point estimate.
+    """
+    plan = next((p for p in T4_LAB_PLANS if p.lab == lab), None)
+    if plan is None:
+        raise ValueError(f"unknown lab {lab!r}; valid: {', '.join(p.lab for p in T4_LAB_PLANS)}")
+    import dataclasses
+
+    import torch
+
+    from .nets import UNet, count_parameters
+
+    with torch.device("meta"):
+        params = count_parameters(UNet(dataclasses.replace(plan.net, image_size=plan.image_size)))
+    t4 = train_flops_per_image(plan.net, plan.image_size) * plan.batch_size * plan.steps
+    ddpm = train_flops_per_image(PRESETS["gpu"].net, 32) * DDPM_CIFAR10["batch_size"] * DDPM_CIFAR10["steps"]
+    return dict(params=params, images=plan.batch_size * plan.steps,
+                ddpm_images=DDPM_CIFAR10["batch_size"] * DDPM_CIFAR10["steps"], ddpm_params=DDPM_CIFAR10["params"],
+                compute_ratio=ddpm / t4, floor=DDIM_50_STEP_FID, ddpm_fid=DDPM_CIFAR10["fid_50k"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from sched_lib import __version__
 
-__all__ = ["provenance_line"]
+__all__ = ["provenance_line", "recorded_provenance", "git_available", "sched_lib_changed_since", "lab_status_rows"]
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
@@ -132,3 +133,74 @@ def provenance_line(preset: str | None = None) -> str:
             f"preset {preset if preset else '-'}",
         ]
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# The labs' recorded provenance, for the status page
+# ------------------------------------------------------------------------------------------------
+
+_LINE = re.compile(r"sched_lib \S+ \| commit (?P<commit>\S+) \| python \S+ \| torch \S+ \| device (?P<device>.+?) \| "
+                   r"preset (?P<preset>\S+)")
+_WALL = re.compile(r"wall time (?P<seconds>\d+(?:\.\d+)?) s")
+
+
+def recorded_provenance(notebook) -> dict:
+    """What a recorded lab notebook says produced its outputs: a dict with ``lab`` (the file's stem),
+    ``commit``, ``device`` and ``preset`` (from the provenance line its second code cell printed) and
+    ``wall_s`` (from its closing "wall time N s" line; None if absent). Fields it cannot find are
+    ``"unknown"``. Never raises for a readable notebook."""
+    path = Path(notebook)
+    found = dict(lab=path.stem, commit="unknown", device="unknown", preset="unknown", wall_s=None)
+    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    for cell in cells:
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            text = out.get("text", "")
+            text = "".join(text) if isinstance(text, list) else str(text)
+            m = _LINE.search(text)
+            if m and found["commit"] == "unknown":
+                found.update(commit=m["commit"], device=m["device"], preset=m["preset"])
+            w = _WALL.search(text)
+            if w:
+                found["wall_s"] = float(w["seconds"])
+    return found
+
+
+def git_available() -> bool:
+    """Whether git runs and the package's parent directory is a git work tree."""
+    return _git("rev-parse", "--is-inside-work-tree") == "true"
+
+
+def sched_lib_changed_since(commit: str) -> str:
+    """Whether ``sched_lib/`` differs between ``commit`` and the checkout that holds this package
+    (its working tree, uncommitted changes included), computed with git: ``"no"``, ``"yes: ..."``
+    naming how many files and commits, or a sentence saying why it cannot be told (git unavailable, an
+    unknown or missing commit, or a recording made from uncommitted code)."""
+    if not git_available():
+        return "cannot tell: git is not available here"
+    if commit == "unknown":
+        return "cannot tell: the recording names no commit"
+    base = commit.removesuffix("+uncommitted")
+    if _git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}") is None:
+        return f"cannot tell: commit {base} is not in this repository"
+    files = _git("diff", "--name-only", base, "--", "sched_lib")
+    n_files = len(files.splitlines()) if files else 0
+    n_commits = int(_git("rev-list", "--count", f"{base}..HEAD", "--", "sched_lib") or 0)
+    if commit.endswith("+uncommitted"):
+        return (f"cannot tell: recorded from uncommitted changes on top of {base} ({n_files} files of sched_lib "
+                "differ from that commit now)")
+    if n_files == 0:
+        return "no"
+    names = ", ".join(Path(f).name for f in files.splitlines()) if n_files <= 3 else f"{n_files} files"
+    return f"yes: {names}, in {n_commits} commit{'s' * (n_commits != 1)} since"
+
+
+def lab_status_rows(labs_dir=None) -> list:
+    """One dict per recorded lab (``labs/*.ipynb``, sorted): :func:`recorded_provenance` plus ``changed``,
+    :func:`sched_lib_changed_since` of its commit. For the book's status page."""
+    labs_dir = Path(labs_dir) if labs_dir is not None else _PACKAGE_PARENT / "labs"
+    rows = []
+    for path in sorted(labs_dir.glob("*.ipynb")):
+        row = recorded_provenance(path)
+        row["changed"] = sched_lib_changed_since(row["commit"])
+        rows.append(row)
+    return rows

@@ -83,3 +83,63 @@ def test_estimate_markdown_shows_the_arithmetic():
         t4_estimate_markdown("nope")
     with pytest.raises(ValueError, match="utilisation"):
         t4_lab_estimates(utilisation=0)
+
+
+# --- the labs read their t4 sizes from sched_lib.presets ----------------------------------------------------------
+
+def _setup_namespace(lab, monkeypatch, tmp_path, preset):
+    """Run a lab's provenance and setup cells (the code cells after the Colab install cell) with
+    $SCHED_LIB_PRESET = preset, in an empty folder; nothing is trained."""
+    nb = json.loads((ROOT / "labs" / f"{lab}.ipynb").read_text())
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "PRESETS = {" in code[2], f"{lab}: the third code cell should be the setup cell with PRESETS"
+    monkeypatch.setenv(presets.ENV_VAR, preset)
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    for source in code[1:3]:
+        exec(compile(source, f"{lab} setup", "exec"), ns)  # noqa: S102 - the lab's own cells
+    return ns
+
+
+@pytest.mark.parametrize("lab", sorted(presets.T4_LAB_SIZES))
+def test_lab_selects_t4_sizes_from_presets(lab, monkeypatch, tmp_path):
+    ns = _setup_namespace(lab, monkeypatch, tmp_path, "t4")
+    assert ns["PRESET"] == "t4"
+    assert ns["P"] == presets.T4_LAB_SIZES[lab]
+    # the other presets keep the same keys: a preset changes sizes only
+    assert all(set(v) == set(ns["PRESETS"]["t4"]) for v in ns["PRESETS"].values()), lab
+    plan = next(p for p in T4_LAB_PLANS if p.lab == lab)
+    steps = ns["P"]["steps"]
+    assert (steps[-1] if isinstance(steps, tuple) else steps) == plan.steps
+    assert ns["P"]["batch_size"] == plan.batch_size
+
+
+def test_t4_sizes_are_copies_and_unknown_labs_fail():
+    sizes = presets.t4_lab_sizes("weighting_cifar10")
+    sizes["steps"] = (1,)
+    assert presets.T4_LAB_SIZES["weighting_cifar10"]["steps"][-1] == 6_000
+    with pytest.raises(ValueError, match="unknown lab 'nope'"):
+        presets.t4_lab_sizes("nope")
+
+
+def test_t4_plans_count_what_the_sizes_sample():
+    s = presets.T4_LAB_SIZES["schedules_cifar10"]
+    plan = {p.lab: p for p in T4_LAB_PLANS}
+    assert plan["schedules_cifar10"].sample_evals == s["n_samples"] * (s["quality_steps"] * len(s["steps"])
+                                                                       + sum(s["sampling_steps"]))
+    r = presets.T4_LAB_SIZES["resolution_cifar10"]
+    assert plan["resolution_cifar10"].image_size == 64 and plan["resolution_cifar10"].batch_size == r["batch_size"]
+
+
+def test_t4_estimate_table_and_fid_floor():
+    table = presets.t4_estimate_table("design_a_schedule")
+    row = next(r for r in t4_lab_estimates() if r["lab"] == "design_a_schedule")
+    html = table._repr_html_()
+    assert f"{row['hours']:.2f}" in html and "10,000 × 128" in html and "6.5 M parameters" in html
+    floor = presets.t4_fid_floor("schedules_cifar10")
+    ddpm = train_flops_per_image(PRESETS["gpu"].net, 32) * 128 * 800_000
+    t4 = train_flops_per_image(PRESETS["t4"].net, 32) * 128 * 6_000
+    assert floor["compute_ratio"] == pytest.approx(ddpm / t4, rel=1e-12) and floor["compute_ratio"] > 100
+    assert floor["images"] == 768_000 and floor["floor"] == 4.67 and floor["ddpm_fid"] == 3.17
+    with pytest.raises(ValueError, match="unknown lab"):
+        presets.t4_fid_floor("nope")

@@ -120,5 +120,5 @@ def check_design(knots, data, steps: int = 10, spacing: str = "trailing") -> dic
                 "kl": "the KL is dominated by the many small-variance directions, decided at high log-SNR"}
         fail(f"{line}. Not better than cosine on {' and '.join(n.upper() for n in worse)}: "
              + "; ".join(hint[n] for n in worse) + ". Where do your few steps land?")
-    passed(line + ". Better than cosine on both.")
+    passed(line.replace("; cosine", ";\ncosine") + ". Better than cosine on both.")
     return {"design": mine, "cosine": ref}

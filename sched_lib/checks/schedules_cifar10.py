@@ -46,7 +46,7 @@ def check_verdict(compare) -> None:
             fail(f"on {what} the means differ but the seed ranges overlap: a difference smaller than the spread "
                  "between seeds of one configuration is not evidence. Compare the ranges, not the means")
         fail(f"wrong answer on {what}: got {out!r}")
-    passed(f"on {len(_VERDICT_CASES)} cases; e.g. a = [1.0, 2.0] vs b = [1.5, 2.6] is a tie although a's mean is "
+    passed(f"on {len(_VERDICT_CASES)} cases; e.g. a = [1.0, 2.0] vs b = [1.5, 2.6] is a tie\nalthough a's mean is "
            "lower.")
 
 
@@ -78,5 +78,5 @@ def check_share_below(share_below) -> None:
         if abs(value - right * T) <= 1.5:
             fail(f"on {what} you returned a count of steps; return the fraction (divide by T)")
         fail(f"on {what} expected a share of about {right:.3f}, got {value:.3f}")
-    passed(f"on {len(_SHARE_CASES)} cases; e.g. linear puts {_share('linear', 1000, -5.0):.1%} of its 1000 steps "
+    passed(f"on {len(_SHARE_CASES)} cases; e.g. linear puts {_share('linear', 1000, -5.0):.1%} of its 1000 steps\n"
            f"below λ = −5, cosine {_share('cosine', 1000, -5.0):.1%}.")

@@ -55,7 +55,7 @@ def check_steps_to_reach(steps_to_reach) -> None:
             fail(f"on {what} you returned the first measured step at or below the target; interpolate "
                  "linearly between it and the measurement before")
         fail(f"on {what} expected the first crossing of the target, interpolated; got {value:g}")
-    passed(f"on {len(_REACH_CASES)} curves; e.g. values 1.0, 0.5, 0.25 at steps 10, 20, 40 reach 0.75 at step 15.")
+    passed(f"on {len(_REACH_CASES)} curves; e.g. values 1.0, 0.5, 0.25 at steps 10, 20, 40\nreach 0.75 at step 15.")
 
 
 @functools.lru_cache(maxsize=8)
@@ -106,5 +106,5 @@ def check_warmup_draws(warmup_draws) -> None:
             fail(f"on {what} your mean over 6 seeds is {vals.mean():.0f} draws; a correct simulation averages "
                  f"about {mean:.0f}")
     m100, _ = _reference_mean(100, 10)
-    passed(f"on 3 settings x 6 seeds; for T = 100 and 10 losses per step the warm-up takes about {m100:.0f} draws "
-           f"on average, {m100 / 1000:.1f} times the minimum of 1000.")
+    passed(f"on 3 settings x 6 seeds; for T = 100 and 10 losses per step\nthe warm-up takes about {m100:.0f} "
+           f"draws on average, {m100 / 1000:.1f} times the minimum of 1000.")
