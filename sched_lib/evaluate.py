@@ -145,9 +145,13 @@ def main(argv=None) -> int:
     try:
         score = evaluate_file(args.samples, args.metric, reference_split=args.reference_split,
                               num_reference=args.num_reference)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:  # OSError: e.g. no reference data
+        print(f"{parser.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\n{parser.prog}: interrupted; nothing was written. Run the same command again to score",
+              file=sys.stderr)
+        return 130
     print(f"{score.label}: {score.value:.6g}")
     print(f"metric {score.metric}, {score.n_samples} samples vs {score.n_reference} CIFAR-10 "
           f"{args.reference_split} images")

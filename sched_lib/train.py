@@ -61,6 +61,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 import dataclasses
@@ -520,7 +521,14 @@ def _atomic_write_bytes(path: Path, write) -> None:
             pass
         if not isinstance(err, (OSError, RuntimeError)):
             raise
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if isinstance(err, OSError) and err.strerror:
+            reason = err.strerror  # "No space left on device", "File too large", "Permission denied", ...
+        else:  # torch.save reports a short write as "[enforce fail at inline_container.cc] unexpected pos ..."
+            reason = "the write stopped short: the disk is full or the file system refused it"
+        try:
+            reason += f"; {shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there"
+        except OSError:
+            pass
         kept = "the previous version was kept" if path.exists() else "nothing was written"
         raise CheckpointWriteError(f"could not write {path} ({reason}); {kept}. Free disk space (or fix the "
                                    f"directory's permissions) and re-run the same command to resume") from None
@@ -845,9 +853,14 @@ def _load_images(config: TrainConfig, device) -> torch.Tensor:
     try:
         images = _cifar_train_subset(os.environ.get(ENV_VAR) or None, config.num_images)
     except (FileNotFoundError, OSError, RuntimeError) as err:  # no copy here, and no download (offline)
+        from .data import default_cache_dir
+
         text = " ".join(str(err).split())
-        raise FileNotFoundError(f"CIFAR-10 training images not found: {text}. Set ${ENV_VAR} to the folder (or "
-                                "file) holding CIFAR-10, or run once with internet access to download it") from None
+        where = (f"looked in ${ENV_VAR} = {os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else
+                 f"${ENV_VAR} is not set, so looked in the cache {default_cache_dir()} and tried to download there")
+        raise FileNotFoundError(f"CIFAR-10 training images not found ({where}): {text}. Set ${ENV_VAR} to the "
+                                "folder (or file) holding CIFAR-10, or run once with internet access to download "
+                                "it") from None
     return torch.from_numpy(images.copy()).to(device)
 
 
