@@ -69,6 +69,8 @@ def check_output_file(path, flag: str) -> Path:
 def load_samples(path) -> tuple:
     """``(images, provenance dict or None)`` from a samples ``.npz`` (read with ``allow_pickle=False``)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a samples .npz file; name the file sched_lib.sample wrote")
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
     try:

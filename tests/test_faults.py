@@ -224,7 +224,7 @@ def test_sample_checks_its_output_and_steps_before_sampling(base_run, tmp_path):
     assert np.load(tmp_path / "new" / "s.npz")["images"].shape == (2, 32, 32, 3)
 
 
-@pytest.mark.parametrize("kind", ["truncated", "npy_named_npz", "text"])
+@pytest.mark.parametrize("kind", ["truncated", "npy_named_npz", "text", "empty", "directory"])
 def test_evaluate_unreadable_samples_is_one_line(kind, tmp_path):
     path = tmp_path / "s.npz"
     if kind == "truncated":
@@ -234,10 +234,15 @@ def test_evaluate_unreadable_samples_is_one_line(kind, tmp_path):
     elif kind == "npy_named_npz":
         with open(path, "wb") as f:
             np.save(f, np.zeros((4, 32, 32, 3), np.uint8))
-    else:
+    elif kind == "text":
         path.write_text("hello, these are not images\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        path.mkdir()
     proc = cli("evaluate", "--samples", path, "--metric", "fd_randconv")
-    assert_one_line_error(proc, 1, str(path), "not a readable .npz" if kind != "npy_named_npz" else ".npy array")
+    assert_one_line_error(proc, 1, str(path), {"npy_named_npz": ".npy array", "directory": "is a directory"}.get(
+        kind, "not a readable .npz"))
     assert "pickled" not in proc.stderr
 
 
