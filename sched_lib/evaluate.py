@@ -18,32 +18,77 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .metrics import METRIC_LABELS, METRICS
 
-__all__ = ["build_parser", "evaluate_file", "load_samples", "main"]
+__all__ = ["build_parser", "check_output_file", "evaluate_file", "load_samples", "main"]
 
 #: Reference splits of :func:`sched_lib.data.load_cifar10` that --reference-split accepts.
 REFERENCE_SPLITS = ("test", "train", "train_10k")
 
 
+def check_output_file(path, flag: str) -> Path:
+    """Create ``path``'s parent folders and check a file can be written there; else a one-line ValueError.
+
+    Called before the work (sampling, scoring) so that a bad output path never costs the computed result.
+    """
+    if not str(path).strip():
+        raise ValueError(f"{flag} must name a file, got {str(path)!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; name a file")
+    parent = path.parent
+    for p in [parent, *parent.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"{flag} {path}: {p} is a file, not a folder; choose another {flag}")
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{flag} {path}: cannot create the folder {parent} ({err.strerror}); "
+                         f"choose another {flag}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: the folder {parent} is not writable; choose another {flag}")
+    try:  # os.access says yes to root even on a read-only file system: try a real (empty) file there
+        probe = parent / f".{path.name}.{os.getpid()}.probe"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"{flag} {path}: cannot write in the folder {parent} ({err.strerror or err}); "
+                         f"choose another {flag}") from None
+    return path
+
+
 def load_samples(path) -> tuple:
     """``(images, provenance dict or None)`` from a samples ``.npz`` (read with ``allow_pickle=False``)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a samples .npz file; name the file sched_lib.sample wrote")
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:  # truncated, or not .npy/.npz at all
+        reason = ("it is neither an .npz archive nor an .npy array" if "pickle" in str(err)
+                  else " ".join(str(err).split()))  # numpy calls any other file "pickled data"
+        raise ValueError(f"{path} is not a readable .npz file ({reason}); write it with sched_lib.sample") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} holds a single .npy array, not an .npz archive; write it with sched_lib.sample")
+    try:
+        with loaded as f:
             if "images" not in f.files:
                 raise ValueError(f"{path} has no 'images' array (found {f.files}); write it with sched_lib.sample")
             images = f["images"]
             prov = json.loads(str(f["provenance"])) if "provenance" in f.files else None
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path} is not a readable .npz file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as err:  # a member cut short
+        raise ValueError(f"{path} is not a readable .npz file ({' '.join(str(err).split())})") from None
     return images, prov
 
 
@@ -94,19 +139,35 @@ def main(argv=None) -> int:
     """Command-line entry point: ``python -m sched_lib.evaluate --help``. Returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.json is not None:  # checked (and its folder created) before the scoring, so no score is lost
+        try:
+            check_output_file(args.json, "--json")
+        except ValueError as err:
+            parser.error(str(err))
     try:
         score = evaluate_file(args.samples, args.metric, reference_split=args.reference_split,
                               num_reference=args.num_reference)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:  # OSError: e.g. no reference data
+        print(f"{parser.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\n{parser.prog}: interrupted; nothing was written. Run the same command again to score",
+              file=sys.stderr)
+        return 130
     print(f"{score.label}: {score.value:.6g}")
     print(f"metric {score.metric}, {score.n_samples} samples vs {score.n_reference} CIFAR-10 "
           f"{args.reference_split} images")
     if args.json:
         record = {**score.as_dict(), "samples": str(Path(args.samples).resolve()),
                   "reference_split": args.reference_split}
-        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+        text = json.dumps(record, indent=2) + "\n"
+        from .train import _atomic_write_bytes
+
+        try:
+            _atomic_write_bytes(Path(args.json), lambda f: f.write(text.encode()))
+        except OSError as err:
+            print(f"{parser.prog}: error: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -89,6 +89,23 @@ def sample_run(run_dir, *, sampler: str, steps: int, num: int, spacing: str = "t
     return images, prov
 
 
+#: The largest sample file ``--num`` may ask for (uint8 bytes): beyond it the images would not fit in memory.
+_MAX_OUTPUT_BYTES = 8 * 2**30
+
+
+def _max_output_bytes() -> int:
+    """:data:`_MAX_OUTPUT_BYTES`, or a quarter of the memory available now if that is less (the images are
+    held twice, as batches and concatenated, next to the model and the sampler's tensors)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return min(_MAX_OUTPUT_BYTES, int(line.split()[1]) * 1024 // 4)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _MAX_OUTPUT_BYTES
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m sched_lib.sample`` argument parser."""
     p = argparse.ArgumentParser(
@@ -127,24 +144,49 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if out.suffix != ".npz":
         parser.error(f"--out must name a .npz file, got {args.out!r}")
+    from .evaluate import check_output_file
+    from .train import check_device, read_config
+
+    try:  # the output and the arguments are checked before any sampling, so no work is lost to them
+        check_output_file(out, "--out")
+        check_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     try:
+        cfg = read_config(args.run)
+        if args.steps > cfg.T:
+            parser.error(f"--steps {args.steps} exceeds the run's T = {cfg.T} diffusion steps; use --steps <= {cfg.T}")
+        if args.device is not None and torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"--device {args.device} needs CUDA, which is not available here; use --device cpu")
         num = args.num
         if num is None:
-            from .train import read_config
-
-            num = read_config(args.run).eval_samples
+            num = cfg.eval_samples
+        need, limit = num * 3 * cfg.net.image_size ** 2, _max_output_bytes()
+        if need > limit:
+            raise ValueError(f"--num {num} would need {need / 2**30:.1f} GiB of uint8 images (this machine allows "
+                             f"{limit / 2**30:.1f} GiB); use a smaller --num, and several calls with different "
+                             "--seed values for more images")
         images, prov = sample_run(args.run, sampler=args.sampler, steps=args.steps, num=num, spacing=args.spacing,
                                   eta=args.eta, clip_x0=args.clip_x0, seed=args.seed, batch_size=args.batch_size,
                                   weights=args.weights, device=args.device, progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as err:
+        print(f"{parser.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+    except (MemoryError, torch.OutOfMemoryError):
+        print(f"{parser.prog}: error: out of memory sampling {num} images; use a smaller --num or --batch-size",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{parser.prog}: interrupted; nothing was written to {out}. Run the same command again to sample",
+              file=sys.stderr)
+        return 130
+    config_json = cfg.to_json()
+    try:
+        _atomic_write_bytes(out, lambda f: np.savez(f, images=images, provenance=np.array(json.dumps(prov)),
+                                                    config=np.array(config_json)))
+    except OSError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1
-    from .train import read_config
-
-    config_json = read_config(args.run).to_json()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(out, lambda f: np.savez(f, images=images, provenance=np.array(json.dumps(prov)),
-                                                config=np.array(config_json)))
     print(f"sched_lib.sample: {images.shape[0]} images ({args.sampler}, {args.steps} steps, {args.spacing}) "
           f"from {args.run} at step {prov['train_step']} -> {out} ({prov['wall_s']:.1f} s)")
     return 0

@@ -193,6 +193,9 @@ def _seed_from(source: Path, target: Path, config: TrainConfig) -> None:
     """Start ``target`` (the run of ``config``) from the finished shorter run ``source``: config.json of
     ``config``, a copy of ``source``'s checkpoint and metrics (without its "end" record), and a note."""
     target.mkdir(parents=True, exist_ok=True)
+    # leftovers of a seeding step that was interrupted: a partial copy and a note that would claim a seeding
+    for stale in (target / (CHECKPOINT_FILE + ".seed"), target / SEEDED_FROM_FILE):
+        stale.unlink(missing_ok=True)
     src_step = _finished_step(source)
     shutil.copyfile(source / CHECKPOINT_FILE, target / (CHECKPOINT_FILE + ".seed"))
     records = []
@@ -207,12 +210,15 @@ def _seed_from(source: Path, target: Path, config: TrainConfig) -> None:
                 records.append(json.dumps(rec))
     text = "".join(r + "\n" for r in records)
     _atomic_write_bytes(target / METRICS_FILE, lambda f: f.write(text.encode()))
+    # The checkpoint, then the note (so the note never claims a seeding whose checkpoint is not in place), then
+    # config.json last: run_configs seeds only directories without config.json, so a seeding interrupted at
+    # any point is simply done again from the start (removing the stale copy and note above), and train()
+    # removes a ckpt.pt.seed it finds beside a config.json.
+    (target / (CHECKPOINT_FILE + ".seed")).replace(target / CHECKPOINT_FILE)
     note = json.dumps({"seeded_from": source.name, "step": src_step}, indent=1) + "\n"
     _atomic_write_bytes(target / SEEDED_FROM_FILE, lambda f: f.write(note.encode()))
     cfg_text = config.to_json()
     _atomic_write_bytes(target / CONFIG_FILE, lambda f: f.write(cfg_text.encode()))
-    # the checkpoint last: until it is in place the directory is a fresh run that train() would start over
-    (target / (CHECKPOINT_FILE + ".seed")).replace(target / CHECKPOINT_FILE)
 
 
 def run_configs(configs: Sequence[TrainConfig], root, progress: bool = True, *, runtime: Runtime | None = None,

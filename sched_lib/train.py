@@ -30,10 +30,22 @@ upsampling changes the effective SNR (Hoogeboom et al. 2023, §3, eq. 4).
 A run directory holds ``config.json`` (the :class:`TrainConfig`, written once and compared on every
 restart: a different config is refused, naming the fields that differ), ``ckpt.pt`` (the state dicts of
 the model, its EMA and the optimiser, the step, RNG states, the VLB sampler's history: tensors and plain
-numbers only, loadable with ``torch.load(weights_only=True)``; written to ``ckpt.pt.tmp``, fsynced, then
+numbers only, loadable with ``torch.load(weights_only=True)``; written to ``ckpt.pt.<pid>.tmp``, fsynced, then
 moved into place with ``os.replace``, so a crash never leaves half a checkpoint) and ``metrics.jsonl`` (one JSON
 record per log step, plus ``"event"`` records at each start and at the end). Re-running the same command
-resumes from ``ckpt.pt``; on the CPU the final weights are bit-identical to an uninterrupted run's.
+resumes from ``ckpt.pt``; on the CPU the final weights are bit-identical to an uninterrupted run's with the
+same number of CPU threads (``torch.get_num_threads()``, from ``$OMP_NUM_THREADS`` or the core count: CPU kernels
+split their sums over the threads, so another count rounds differently). The checkpoint records the count and
+a resume with another one says so.
+
+Faults: the checkpoint stores its own config, compared (the step budget aside) before ``config.json`` is
+written, so a directory that lost its ``config.json`` never adopts another run's weights. It also stores a
+sha256 digest of its state, verified on every load; the checkpoint it replaces is kept as ``ckpt.prev.pt``
+until the new one has been read back and verified. While training, the process holds an exclusive
+``fcntl.flock`` on ``train.lock`` (see :func:`_lock_run_dir`; the kernel drops it when the process dies, even
+by SIGKILL, so it never goes stale); a second trainer on the directory exits 2 naming the holder's pid. A
+failed write (disk full) removes its temporary file and keeps the last good checkpoint; temporary files left
+by a killed trainer are removed at the next start. The command line reports every error in one line.
 
 Multi-GPU: ``torchrun --nproc_per_node=K -m sched_lib.train ...`` runs DistributedDataParallel (NCCL on
 CUDA, gloo on the CPU); the preset's batch is the global batch, split over the ranks; rank 0 alone writes
@@ -48,6 +60,8 @@ import functools
 import hashlib
 import json
 import os
+import shlex
+import shutil
 import sys
 import time
 import dataclasses
@@ -330,9 +344,9 @@ class ConfigMismatchError(ValueError):
 
     def __init__(self, out_dir, differences):
         self.differences = differences
-        lines = "\n".join(f"  {k}: existing {a!r}, requested {b!r}" for k, a, b in differences)
+        fields_ = "; ".join(f"{k}: existing {a!r}, requested {b!r}" for k, a, b in differences)
         super().__init__(
-            f"{out_dir} already holds a run with a different config; the fields that differ:\n{lines}\n"
+            f"{out_dir} already holds a run with a different config (the fields that differ: {fields_}). "
             "Re-run with the same arguments to resume it, or choose another --out directory."
         )
 
@@ -482,15 +496,104 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class CheckpointWriteError(OSError):
+    """A file of the run directory could not be written (disk full, I/O error); the old file was kept."""
+
+
 def _atomic_write_bytes(path: Path, write) -> None:
-    """Write ``path`` through ``path.tmp`` + fsync + ``os.replace`` (a reader never sees half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``path`` through ``path.<pid>.tmp`` + fsync + ``os.replace`` (a reader never sees half a file).
+
+    The temporary name holds the writer's pid, so two writers never share one. If the write fails (disk full,
+    I/O error: torch reports these as ``RuntimeError``), the temporary file is removed, ``path`` is left as it
+    was, and :class:`CheckpointWriteError` says so in one line.
+    """
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:  # Ctrl-C included: never leave the temporary file behind
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if not isinstance(err, (OSError, RuntimeError)):
+            raise
+        if isinstance(err, OSError) and err.strerror:
+            reason = err.strerror  # "No space left on device", "File too large", "Permission denied", ...
+        else:  # torch.save reports a short write as "[enforce fail at inline_container.cc] unexpected pos ..."
+            reason = "the write stopped short: the disk is full or the file system refused it"
+        try:
+            reason += f"; {shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there"
+        except OSError:
+            pass
+        kept = "the previous version was kept" if path.exists() else "nothing was written"
+        raise CheckpointWriteError(f"could not write {path} ({reason}); {kept}. Free disk space (or fix the "
+                                   f"directory's permissions) and re-run the same command to resume") from None
     _fsync_dir(path.parent)
+
+
+def _remove_stale_tmp(out: Path) -> None:
+    """Remove the temporary files (``*.tmp``) a killed writer left in the run directory (we hold its lock),
+    and the partial copy ``ckpt.pt.seed`` of a :mod:`sched_lib.sweep` seeding step that was interrupted (the
+    seeding writes ``config.json`` last, so once it exists a ``ckpt.pt.seed`` is never going to be used)."""
+    stale = []
+    for name in (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, PREVIOUS_CHECKPOINT_FILE):
+        stale += list(out.glob(f"{name}.tmp")) + list(out.glob(f"{name}.*.tmp"))
+    if (out / CONFIG_FILE).exists():
+        stale.append(out / (CHECKPOINT_FILE + ".seed"))
+    for tmp in stale:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+LOCK_FILE = "train.lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training in the run directory (it holds ``train.lock``)."""
+
+
+def _lock_run_dir(out: Path):
+    """Take an exclusive ``fcntl.flock`` on ``out/train.lock``; returns the open file (close it to unlock).
+
+    The lock belongs to the open file, not to the file's existence: the kernel releases it when the process
+    exits in any way, SIGKILL included, so a killed trainer never leaves a stale lock behind (the file stays,
+    holding the last pid, but nobody holds its lock, and the next trainer takes it at once). A second trainer
+    on the same directory raises :class:`RunLockedError` naming the holder's pid. A trainer that ends normally
+    removes the file while it still holds the lock; one that then gets the lock of the removed file notices
+    (the path no longer names its file) and locks the new one.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return None
+    path = out / LOCK_FILE
+    while True:
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            pid = f.read().strip() or "unknown"
+            f.close()
+            raise RunLockedError(f"another process is training in {out} (pid {pid}); wait for it to finish or "
+                                 "stop it, or choose another --out directory") from None
+        try:  # the holder we waited on may have removed the file on its way out: lock the file that is there
+            if os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        f.close()
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def read_config(run_dir) -> TrainConfig:
@@ -500,19 +603,102 @@ def read_config(run_dir) -> TrainConfig:
         raise FileNotFoundError(f"{path} not found: {run_dir} is not a sched_lib.train run directory")
     try:
         d = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
-    return TrainConfig.from_dict(d)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); restore it, or delete it to have the run's "
+                         "checkpoint checked against the command's config") from None
+    try:
+        return TrainConfig.from_dict(d)
+    except ValueError as err:
+        raise ValueError(f"{path} is not a valid run config: {err}") from None
+
+
+PREVIOUS_CHECKPOINT_FILE = "ckpt.prev.pt"
+
+
+def _state_sha256(state) -> str:
+    """sha256 over every tensor's bytes and every number of a checkpoint state (its ``"sha256"`` left out)."""
+    h = hashlib.sha256()
+
+    def visit(obj, key=""):
+        if isinstance(obj, dict):
+            for k in sorted(obj, key=str):
+                if not (key == "" and k == "sha256"):
+                    h.update(f"<{k}>".encode())
+                    visit(obj[k], f"{key}/{k}")
+        elif isinstance(obj, (list, tuple)):
+            h.update(f"[{len(obj)}]".encode())
+            for i, v in enumerate(obj):
+                visit(v, f"{key}/{i}")
+        elif isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(repr(obj).encode())
+
+    visit(state)
+    return h.hexdigest()
 
 
 def _load_checkpoint(path: Path, device) -> dict:
+    """Read and verify a checkpoint: a ValueError names the file when it is unreadable or its digest is wrong."""
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # truncated or not a checkpoint
-        raise ValueError(f"{path} is not a readable sched_lib checkpoint ({type(err).__name__}: {err})") from None
+        reason = " ".join(str(err).split())[:300]
+        raise ValueError(f"{path} is not a readable sched_lib checkpoint ({type(err).__name__}: {reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path} is not a sched_lib checkpoint of format {FORMAT_VERSION}")
+    if "sha256" in state and state["sha256"] != _state_sha256(state):  # older checkpoints carry no digest
+        raise ValueError(f"{path} is corrupt: its contents do not match the sha256 digest stored in it")
     return state
+
+
+def _load_checkpoint_or_previous(out: Path, device) -> tuple:
+    """``(state, path)``: ``out/ckpt.pt``, or ``ckpt.prev.pt`` (with a warning) when the newest one is unreadable
+    or corrupt."""
+    path, prev = out / CHECKPOINT_FILE, out / PREVIOUS_CHECKPOINT_FILE
+    try:
+        return _load_checkpoint(path, device), path
+    except ValueError as err:
+        if not prev.is_file():
+            raise
+        state = _load_checkpoint(prev, device)
+        print(f"sched_lib.train: warning: {err}; resuming from the previous checkpoint {prev} "
+              f"(step {int(state['step'])}) instead", file=sys.stderr)
+        return state, prev
+
+
+def _save_checkpoint(out: Path, state: dict) -> None:
+    """Write ``out/ckpt.pt`` with its digest, keeping the checkpoint it replaces as ``ckpt.prev.pt`` (a hard
+    link made before the atomic replace, so there is always a complete ``ckpt.pt``) until the new one has been
+    read back and verified; a new one that does not verify is replaced by the previous one again."""
+    state["sha256"] = _state_sha256(state)
+    path, prev = out / CHECKPOINT_FILE, out / PREVIOUS_CHECKPOINT_FILE
+    kept = False
+    if path.is_file():
+        try:  # (not link + rename: rename onto another link of the same file does nothing)
+            prev.unlink(missing_ok=True)
+            os.link(path, prev)
+            kept = True
+        except OSError:  # no hard links here: no fallback, nothing else changes
+            pass
+    try:
+        _atomic_write_bytes(path, lambda f: torch.save(state, f))
+    except BaseException:  # a failed write or Ctrl-C: ckpt.pt is still the previous checkpoint
+        if kept:
+            prev.unlink(missing_ok=True)
+        raise
+    try:
+        _load_checkpoint(path, "cpu")
+    except ValueError as err:
+        if kept:
+            os.replace(prev, path)
+        raise CheckpointWriteError(f"the checkpoint just written did not verify ({err}); "
+                                   + ("the previous one was put back. " if kept else "")
+                                   + "Check the disk and re-run the same command to resume") from None
+    if kept:
+        prev.unlink(missing_ok=True)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -664,7 +850,17 @@ def _load_images(config: TrainConfig, device) -> torch.Tensor:
     on ``device``."""
     from .data import ENV_VAR
 
-    images = _cifar_train_subset(os.environ.get(ENV_VAR) or None, config.num_images)
+    try:
+        images = _cifar_train_subset(os.environ.get(ENV_VAR) or None, config.num_images)
+    except (FileNotFoundError, OSError, RuntimeError) as err:  # no copy here, and no download (offline)
+        from .data import default_cache_dir
+
+        text = " ".join(str(err).split())
+        where = (f"looked in ${ENV_VAR} = {os.environ[ENV_VAR]}" if os.environ.get(ENV_VAR) else
+                 f"${ENV_VAR} is not set, so looked in the cache {default_cache_dir()} and tried to download there")
+        raise FileNotFoundError(f"CIFAR-10 training images not found ({where}): {text}. Set ${ENV_VAR} to the "
+                                "folder (or file) holding CIFAR-10, or run once with internet access to download "
+                                "it") from None
     return torch.from_numpy(images.copy()).to(device)
 
 
@@ -831,6 +1027,9 @@ class Trainer:
             "loss_sampler": _sampler_state(self.vlb_sampler),
             "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(self.device) if cuda else None},
             "config_json": self.config.to_json(),
+            # CPU kernels split their sums over the threads, so the thread count is part of what makes a
+            # resumed run bit-identical (train() warns when a resume uses another count)
+            "cpu_threads": torch.get_num_threads(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -869,14 +1068,45 @@ def train(config: TrainConfig, out_dir, runtime: Runtime | None = None) -> Train
     if not isinstance(runtime, Runtime):
         raise ValueError(f"runtime must be a Runtime, got {type(runtime).__name__}")
     t_session = time.perf_counter()
+    if not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir).strip():
+        raise ValueError(f"the run directory (--out) must be a non-empty path, got {out_dir!r}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a directory; choose another --out directory")
     dist_info = _init_distributed(runtime)
     device = runtime.resolve(dist_info.local_rank)[0]
+    lock = None
+    created = not out.exists()
     try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a file on the way, a read-only or full file system
+            raise PermissionError(f"--out {out}: cannot create the run directory ({err.strerror or err}); "
+                                  "choose another --out directory") from None
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(f"--out {out} is not writable; choose another --out directory")
+        if dist_info.rank == 0:
+            try:
+                lock = _lock_run_dir(out)
+            except OSError as err:  # read-only file system (os.access says yes to root), no space for the lock
+                raise PermissionError(f"--out {out} is not writable ({err.strerror or err}); choose another "
+                                      "--out directory") from None
+            _remove_stale_tmp(out)
         # Every step re-seeds the global RNG (for dropout); the caller's RNG state is restored afterwards.
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             return _train(config, out, runtime, dist_info, t_session)
     finally:
+        if lock is not None:  # removed while still held (see _lock_run_dir), so the directory stays clean
+            try:
+                os.unlink(out / LOCK_FILE)
+            except OSError:
+                pass
+            lock.close()
+        if created and dist_info.rank == 0:  # a run that failed before writing anything leaves no empty folder
+            try:
+                out.rmdir()
+            except OSError:
+                pass
         if dist_info.owns_group:
             import torch.distributed as dist
 
@@ -898,8 +1128,34 @@ def _train(config: TrainConfig, out: Path, runtime: Runtime, di: _Dist, t_sessio
         differences = existing.diff(config)
         if differences:
             raise ConfigMismatchError(out, differences)
-    elif rank0:
-        out.mkdir(parents=True, exist_ok=True)
+    # The checkpoint carries its own config: a run directory whose config.json was lost (or replaced) must
+    # not adopt another run's weights. Compared before config.json is written.
+    state = None
+    if ckpt_path.exists() or (out / PREVIOUS_CHECKPOINT_FILE).exists():
+        state, state_path = _load_checkpoint_or_previous(out, runtime.resolve(di.local_rank)[0])
+        stored = state.get("config_json")
+        if isinstance(stored, str):
+            try:
+                stored_cfg = TrainConfig.from_dict(json.loads(stored))
+            except ValueError as err:
+                raise ValueError(f"{ckpt_path} holds an unreadable config ({err})") from None
+            # The step budget may legitimately differ (sched_lib.sweep seeds a longer run from a shorter
+            # one's checkpoint), as long as the checkpoint does not lie beyond the requested steps.
+            differences = [d for d in stored_cfg.diff(config)
+                           if d[0] != "steps" or int(state.get("step", 0)) > config.steps]
+            if differences:
+                raise ConfigMismatchError(f"{out} (its {CHECKPOINT_FILE})", differences)
+    # The training images next, so that a missing data set fails before anything is written (a new user's
+    # first run offline leaves no half-made run directory behind).
+    images = None
+    if state is None or int(state.get("step", 0)) < config.steps:
+        images = _load_images(config, runtime.resolve(di.local_rank)[0])
+    prev_path = out / PREVIOUS_CHECKPOINT_FILE
+    if state is not None and rank0 and state_path == prev_path:
+        os.replace(prev_path, ckpt_path)  # the newest one was corrupt: the previous one takes its place again
+    elif state is not None and rank0 and prev_path.exists():
+        prev_path.unlink(missing_ok=True)  # ckpt.pt verified: this is the leftover of a trainer killed while saving
+    if not cfg_path.exists() and rank0:
         text = config.to_json()
         _atomic_write_bytes(cfg_path, lambda f: f.write(text.encode()))
     if di.world > 1:
@@ -909,27 +1165,34 @@ def _train(config: TrainConfig, out: Path, runtime: Runtime, di: _Dist, t_sessio
     trainer = Trainer(config, runtime, local_rank=di.local_rank, world_size=di.world)
     device = trainer.device
     start, elapsed_before = 0, 0.0
-    if ckpt_path.exists():
-        state = _load_checkpoint(ckpt_path, device)
+    threads_before = None
+    if state is not None:
         trainer.load_state_dict(state)
         start, elapsed_before = int(state["step"]), float(state.get("elapsed_s", 0.0))
+        threads_before = state.get("cpu_threads")
         del state
     if rank0:
         _truncate_metrics(metrics_path, start)
         if start:
             print(f"sched_lib.train: resuming {out} from step {start} of {config.steps}", file=sys.stderr)
+        if start < config.steps and device.type == "cpu" and isinstance(threads_before, int) \
+                and threads_before != torch.get_num_threads():
+            print(f"sched_lib.train: warning: the checkpoint was written with {threads_before} CPU thread(s), this "
+                  f"process uses {torch.get_num_threads()}: the run goes on, but its weights will not be "
+                  f"bit-identical to an uninterrupted run's (set OMP_NUM_THREADS={threads_before} for that)",
+                  file=sys.stderr)
     if start >= config.steps:
         if rank0:
             print(f"sched_lib.train: {out} is complete ({start} of {config.steps} steps)", file=sys.stderr)
         return TrainResult(out, start, start, None, time.perf_counter() - t_session)
 
-    images = _load_images(config, device)
+    images = images if images is not None else _load_images(config, device)
     trainer.wrap(ddp=di.world > 1)
     if rank0:
         _append_metrics(metrics_path, {
             "event": "resume" if start else "start", "step": start, "device": _device_name(device),
             "world_size": di.world, "amp": trainer.amp_name, "channels_last": trainer.channels_last,
-            "compile": runtime.compile, "torch": torch.__version__,
+            "compile": runtime.compile, "torch": torch.__version__, "cpu_threads": torch.get_num_threads(),
         })
 
     # -- the loop --------------------------------------------------------------------------------
@@ -996,7 +1259,7 @@ def _train(config: TrainConfig, out: Path, runtime: Runtime, di: _Dist, t_sessio
         if is_ckpt and rank0:
             state = trainer.state_dict()
             state.update(step=done, elapsed_s=elapsed_before + time.perf_counter() - t_train)
-            _atomic_write_bytes(ckpt_path, lambda f, state=state: torch.save(state, f))
+            _save_checkpoint(out, state)
         if is_ckpt:
             last_ckpt = done
         bar.update(1)
@@ -1061,8 +1324,22 @@ def load_run(run_dir, weights: str = "ema", device=None) -> LoadedRun:
         raise FileNotFoundError(f"{path} not found: the run has not written a checkpoint yet")
     device = torch.device(device) if device is not None else torch.device("cpu")
     state = _load_checkpoint(path, device)
+    stored = state.get("config_json")
+    if isinstance(stored, str):  # a config.json that does not belong to this checkpoint would sample another process
+        try:
+            differences = [d for d in TrainConfig.from_dict(json.loads(stored)).diff(config) if d[0] != "steps"]
+        except ValueError:
+            differences = [("config", "unreadable", "config.json")]
+        if differences:
+            fields_ = "; ".join(f"{k}: checkpoint {a!r}, config.json {b!r}" for k, a, b in differences)
+            raise ValueError(f"{path} was written by another run than {run_dir / CONFIG_FILE} describes ({fields_}); "
+                             "restore the run's own config.json")
     model = build_model(config, device=device)
-    model.load_state_dict(state[weights])
+    try:
+        model.load_state_dict(state[weights])
+    except (RuntimeError, KeyError) as err:
+        raise ValueError(f"{path} does not fit the network of {run_dir / CONFIG_FILE} "
+                         f"({' '.join(str(err).split())[:200]})") from None
     model.eval().requires_grad_(False)
     return LoadedRun(model, config, build_process(config, device=device), int(state["step"]), weights)
 
@@ -1173,10 +1450,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    return " ".join(text.split())
+
+
+def _checkpoint_step(out: Path) -> int:
+    """The step of ``out/ckpt.pt`` (0 when there is none or it cannot be read)."""
+    try:
+        return int(torch.load(out / CHECKPOINT_FILE, map_location="cpu", weights_only=True)["step"])
+    except Exception:
+        return 0
+
+
+def check_device(text: str | None) -> str | None:
+    """``text`` if torch knows it as a device (``cpu``, ``cuda``, ``cuda:N``, ``mps``), else a one-line ValueError."""
+    if text is None:
+        return None
+    try:
+        torch.device(text)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown --device {text!r}; allowed: cpu, cuda, cuda:N (e.g. cuda:0), mps") from None
+    return text
+
+
 def main(argv=None) -> int:
-    """Command-line entry point: ``python -m sched_lib.train --help``. Returns the exit status."""
+    """Command-line entry point: ``python -m sched_lib.train --help``. Returns the exit status.
+
+    Errors print one line (exit 1; exit 2 for bad arguments and for a run directory another trainer holds);
+    Ctrl-C exits 130, naming the step the checkpoint holds and the command that resumes.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.out.strip():
+        parser.error("--out must name a run directory, got ''")
+    try:
+        check_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     try:
         config = TrainConfig.from_preset(
             args.preset, schedule=args.schedule, weighting=args.weighting, prediction=args.prediction,
@@ -1190,8 +1501,23 @@ def main(argv=None) -> int:
         parser.error(str(err))
     try:
         result = train(config, args.out, runtime)
-    except (ConfigMismatchError, FloatingPointError, FileNotFoundError, ValueError) as err:
+    except RunLockedError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        step = _checkpoint_step(Path(args.out))
+        cmd = " ".join(shlex.quote(a) for a in ["python", "-m", "sched_lib.train", *(sys.argv[1:] if argv is None else argv)])
+        where = (f"{args.out} keeps its checkpoint at step {step} of {config.steps}" if step else
+                 f"no checkpoint was written yet, so the run starts from step 0 of {config.steps} again")
+        print(f"\n{parser.prog}: interrupted; {where}. Resume with: {cmd}", file=sys.stderr)
+        return 130
+    except (MemoryError, torch.OutOfMemoryError):
+        print(f"{parser.prog}: error: out of memory at the preset's batch size; choose a smaller --preset (or free "
+              f"memory) and re-run the same command to resume from the last checkpoint in {args.out}",
+              file=sys.stderr)
+        return 1
+    except (ConfigMismatchError, FloatingPointError, FileNotFoundError, ValueError, OSError) as err:
+        print(f"{parser.prog}: error: {_one_line(err)}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:
         loss = f", last logged loss {result.last_loss:.4f}" if result.last_loss is not None else ""

@@ -223,3 +223,53 @@ def test_replace_keeps_configs_valid():
     # stage_configs relies on dataclasses.replace re-running TrainConfig's checks
     with pytest.raises(ValueError, match="steps"):
         dataclasses.replace(_config(), steps=0)
+
+
+@pytest.mark.parametrize("before_file", ["metrics.jsonl", "seeded_from.json", "config.json"])
+def test_an_interrupted_seeding_leaves_no_stale_copy_and_no_false_note(before_file, tmp_path, monkeypatch):
+    """Ctrl-C at each point of a seeding step (before the metrics copy, before the note, before config.json):
+    the directory never holds a seeded_from.json without the seeded checkpoint in place, and the next
+    run_configs leaves no ckpt.pt.seed and ends with the weights of a run from scratch."""
+    import sched_lib.sweep as sweep
+
+    root = tmp_path / "a"
+    run_configs([_config(steps=2)], root, progress=False, runtime=QUIET)
+    real = sweep._atomic_write_bytes
+
+    def interrupted(path, write):
+        if path.name == before_file:
+            raise KeyboardInterrupt
+        real(path, write)
+
+    monkeypatch.setattr(sweep, "_atomic_write_bytes", interrupted)
+    longer = _config(steps=4)
+    with pytest.raises(KeyboardInterrupt):
+        run_configs([longer], root, progress=False, runtime=QUIET)
+    target = run_dir_for(longer, root)
+    note = target / "seeded_from.json"
+    if note.exists():  # a note only beside the checkpoint it describes
+        assert torch.load(target / CHECKPOINT_FILE, weights_only=True)["step"] == json.loads(note.read_text())["step"]
+    assert not (target / "config.json").exists()
+    monkeypatch.setattr(sweep, "_atomic_write_bytes", real)
+    (again,) = run_configs([longer], root, progress=False, runtime=QUIET)
+    assert again == target and not (target / (CHECKPOINT_FILE + ".seed")).exists()
+    assert json.loads(note.read_text()) == {"seeded_from": run_dir_for(_config(steps=2), root).name, "step": 2}
+    fresh = run_configs([longer], tmp_path / "b", progress=False, runtime=QUIET, seed_from_shorter=False)[0]
+    a = torch.load(target / CHECKPOINT_FILE, weights_only=True)
+    b = torch.load(fresh / CHECKPOINT_FILE, weights_only=True)
+    assert a["step"] == b["step"] == 4
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+
+
+def test_train_removes_the_stale_copy_of_a_seeding_interrupted_by_an_older_sched_lib(tiny_run, tmp_path):
+    """A ckpt.pt.seed beside a config.json can never be used (seeding writes config.json last): train removes it."""
+    import shutil
+
+    run = tmp_path / tiny_run.name
+    shutil.copytree(tiny_run, run)
+    (run / (CHECKPOINT_FILE + ".seed")).write_bytes(b"partial copy")
+    from sched_lib.train import train
+
+    train(_config(), run, QUIET)
+    assert not (run / (CHECKPOINT_FILE + ".seed")).exists()
