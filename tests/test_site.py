@@ -36,40 +36,18 @@ from __future__ import annotations
 
 import functools
 import html
-import os
 import re
-import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SITE = ROOT / "_build" / "html"
-SHOTS = SITE / "_screenshots"
-REQUIRED = os.environ.get("SCHED_LIB_SITE_TEST", "").lower() == "required"
-CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
-# The flags a root, offline, display-less machine needs; a fresh --user-data-dir is added per run.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1000",
-)
+from site_browser import REQUIRED, SHOTS, SITE, TIMEOUT, chromium, serve_site, skip_reason
+
 # Pages that are not content: Sphinx's generated index and search pages (search is checked on its own).
 NOT_PAGES = {"genindex.html", "search.html"}
 CHAPTER = "chapters/snr.html"  # has display math, a figure and solution dropdowns
-TIMEOUT = 30  # seconds to wait for MathJax, images or search results on one page
-WINDOW = (1280, 1000)  # the window of every test but the layout test (CHROMIUM_FLAGS)
+WINDOW = (1280, 1000)  # the window of every test but the layout test
 LAYOUT_WIDTHS = (1400, 390)  # a laptop and a phone (iPhone 12-15: 390 CSS px)
 # Documents and files a reader of the book does not have. Code and outputs are held to CODE_REFERENCES
 # only (a random seed, `seed=0`, is fine there); prose also to PROSE_REFERENCES, the ways the course used to
@@ -85,19 +63,6 @@ PROSE_REFERENCES = re.compile(
     re.IGNORECASE,
 )
 URL = re.compile(r"https?://\S+")
-
-
-def _skip_reason() -> str | None:
-    if not (SITE / "index.html").is_file():
-        return f"no built site at {SITE.relative_to(ROOT)}: run `jupyter-book build .` first"
-    for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)):
-        if not Path(path).is_file():
-            return f"{name} not found (apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install selenium)"
-    return None
 
 
 def _is_redirect(path: Path) -> bool:
@@ -120,7 +85,7 @@ def site_pages() -> list[str]:
 
 
 def _page_params():
-    reason = _skip_reason()
+    reason = skip_reason()
     if reason and not REQUIRED:
         return [pytest.param("(site)", marks=pytest.mark.skip(reason=reason))]
     return site_pages() or ["(no pages)"]
@@ -137,47 +102,19 @@ def _ids(path: Path) -> frozenset[str]:
 # --- fixtures --------------------------------------------------------------------------------------
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def site_url():
-    reason = _skip_reason()
+    reason = skip_reason()
     if reason:
         (pytest.fail if REQUIRED else pytest.skip)(reason)
-    handler = functools.partial(_QuietHandler, directory=str(SITE))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_site() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(site_url, tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # An explicit driver and browser: Selenium Manager is never asked to download anything.
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(TIMEOUT)
-    driver.set_script_timeout(TIMEOUT)
-    SHOTS.mkdir(exist_ok=True)
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-profile"), WINDOW, {"browser": "ALL"}) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -379,7 +316,7 @@ def _screenshot(browser, name: str) -> None:
 
 
 def test_site_has_pages() -> None:
-    reason = _skip_reason()
+    reason = skip_reason()
     if reason:
         (pytest.fail if REQUIRED else pytest.skip)(reason)
     pages = site_pages()

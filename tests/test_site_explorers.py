@@ -1,7 +1,7 @@
 """Browser test of the four live explorers on the built website (``sched_lib.explorers`` + ``explorers.js``).
 
-Run after the book build (``jupyter-book build . -W -n --keep-going``). Like ``tests/test_site.py`` (whose
-server and browser set-up this file copies), it serves ``_build/html`` on 127.0.0.1 and drives Debian's
+Run after the book build (``jupyter-book build . -W -n --keep-going``). Like ``tests/test_site.py`` (the
+server and browser set-up of both are in ``tests/site_browser.py``), it serves ``_build/html`` on 127.0.0.1 and drives Debian's
 headless Chromium with Selenium. On each explorer page, with the browser cache cleared, it
 
 - waits for the explorer to draw, and checks that the console has no ``SEVERE`` message and that no request
@@ -21,17 +21,12 @@ Skipped without a built site or a browser, unless ``SCHED_LIB_SITE_TEST=required
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
-import shutil
 import subprocess
-import threading
 import time
 from datetime import datetime, timezone
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,17 +38,9 @@ from sched_lib.schedules import (chen_cosine_alpha_bar, log_snr_from_alpha_bar, 
                                  shifted_cosine_log_snr)
 from sched_lib.weighting import EDMLogNormal, LogitNormalTime, UniformTime, convert_weight, min_snr_weight, p2_weight
 
-ROOT = Path(__file__).resolve().parents[1]
-SITE = ROOT / "_build" / "html"
-SHOTS = SITE / "_screenshots"
+from site_browser import REQUIRED, ROOT, SHOTS, TIMEOUT, chromium, serve_site, skip_reason
+
 RECORD = ROOT / "benchmarks" / "site_explorers.json"
-REQUIRED = os.environ.get("SCHED_LIB_SITE_TEST", "").lower() == "required"
-CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1400,1000")
-TIMEOUT = 30
 PAGES = {   # page -> explorer id
     "labs/explore_schedules.html": "explore-schedules",
     "chapters/resolution.html": "schedules-resolution",
@@ -63,61 +50,22 @@ PAGES = {   # page -> explorer id
 MEASURED: dict[str, dict] = {}
 
 
-def _skip_reason() -> str | None:
-    if not (SITE / "index.html").is_file():
-        return f"no built site at {SITE.relative_to(ROOT)}: run `jupyter-book build .` first"
-    for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)):
-        if not Path(path).is_file():
-            return f"{name} not found (apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install selenium)"
-    return None
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def site_url():
-    reason = _skip_reason()
+    reason = skip_reason()
     if reason:
         (pytest.fail if REQUIRED else pytest.skip)(reason)
-    handler = functools.partial(_QuietHandler, directory=str(SITE))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_site() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(site_url, tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(TIMEOUT)
-    driver.set_script_timeout(TIMEOUT)
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
-    SHOTS.mkdir(exist_ok=True)
-    try:
+    prefs = {"browser": "ALL", "performance": "ALL"}  # the network log shows every request and its bytes
+    with chromium(tmp_path_factory.mktemp("chromium-profile"), (1400, 1000), prefs) as driver:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
         yield driver
-    finally:
-        driver.quit()
 
 
 # --- expected values, from sched_lib -----------------------------------------------------------------
