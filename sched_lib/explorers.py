@@ -426,27 +426,27 @@ def weighting_explorer() -> Explorer:
     parameters on sliders (:func:`effective_weight`; grids :data:`MIN_SNR_GAMMAS`, :data:`P2_KS`,
     :data:`P2_GAMMAS`, :data:`EDM_P_MEANS`, :data:`EDM_P_STDS`, :data:`SD3_LOCS`, :data:`SD3_SCALES`)."""
     series = []
+
+    def add(label, color, when, recipe, frame, **params):
+        y = _num(sig=WEIGHT_SIGNIFICANT, floor=WEIGHT_FLOOR, a=effective_weight(recipe, frame, **params))
+        series.append({"panel": "weight", "label": label, "color": color, "x": "lam",
+                       "when": {"frame": frame, **when}, "y": y})
+
     for frame in FRAMES:
         for sched in WEIGHT_SCHEDULES:
             for g in MIN_SNR_GAMMAS:
-                series.append({"panel": "weight", "label": "Min-SNR-γ", "color": COLORS[0], "x": "lam",
-                               "when": {"frame": frame, "schedule": sched, "minsnr_gamma": g},
-                               "y": _num(sig=WEIGHT_SIGNIFICANT, floor=WEIGHT_FLOOR, a=effective_weight("min_snr", frame, schedule=sched, gamma=g))})
+                add("Min-SNR-γ", COLORS[0], {"schedule": sched, "minsnr_gamma": g}, "min_snr", frame,
+                    schedule=sched, gamma=g)
             for k in P2_KS:
                 for g in P2_GAMMAS:
-                    series.append({"panel": "weight", "label": "P2", "color": COLORS[1], "x": "lam",
-                                   "when": {"frame": frame, "schedule": sched, "p2_k": k, "p2_gamma": g},
-                                   "y": _num(sig=WEIGHT_SIGNIFICANT, floor=WEIGHT_FLOOR, a=effective_weight("p2", frame, schedule=sched, k=k, gamma=g))})
+                    add("P2", COLORS[1], {"schedule": sched, "p2_k": k, "p2_gamma": g}, "p2", frame,
+                        schedule=sched, k=k, gamma=g)
         for m in EDM_P_MEANS:
             for s in EDM_P_STDS:
-                series.append({"panel": "weight", "label": "EDM", "color": COLORS[2], "x": "lam",
-                               "when": {"frame": frame, "edm_p_mean": m, "edm_p_std": s},
-                               "y": _num(sig=WEIGHT_SIGNIFICANT, floor=WEIGHT_FLOOR, a=effective_weight("edm", frame, p_mean=m, p_std=s))})
+                add("EDM", COLORS[2], {"edm_p_mean": m, "edm_p_std": s}, "edm", frame, p_mean=m, p_std=s)
         for m in SD3_LOCS:
             for s in SD3_SCALES:
-                series.append({"panel": "weight", "label": "SD3", "color": COLORS[3], "x": "lam",
-                               "when": {"frame": frame, "sd3_loc": m, "sd3_scale": s},
-                               "y": _num(sig=WEIGHT_SIGNIFICANT, floor=WEIGHT_FLOOR, a=effective_weight("sd3", frame, loc=m, scale=s))})
+                add("SD3", COLORS[3], {"sd3_loc": m, "sd3_scale": s}, "sd3", frame, loc=m, scale=s)
     controls = [
         {"name": "frame", "kind": "select", "label": "frame", "options": list(FRAMES),
          "labels": ["ε", "x₀", "v"], "value": "x0"},
