@@ -55,8 +55,10 @@ def passed(message: str) -> None:
                         break_on_hyphens=False))
 
 
-def as_array(value, name: str, shape=None) -> np.ndarray:
-    """Turn an answer into a float64 array, failing with a hint when it cannot be or has the wrong shape."""
+def as_array(value, name: str, shape=None,
+             nan_hint: str = "look for 0/0 or the log of a negative number") -> np.ndarray:
+    """Turn an answer into a float64 array, failing with a hint when it cannot be, has the wrong shape or
+    contains NaN (``nan_hint`` says where a NaN usually comes from in this exercise)."""
     try:
         out = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -64,7 +66,7 @@ def as_array(value, name: str, shape=None) -> np.ndarray:
     if shape is not None and out.shape != tuple(shape):
         fail(f"{name} should have shape {tuple(shape)}, got {out.shape}")
     if np.isnan(out).any():
-        fail(f"{name} contains NaN: look for 0/0 or the log of a negative number")
+        fail(f"{name} contains NaN: {nan_hint}")
     return out
 
 

@@ -19,16 +19,8 @@ __all__ = ["check_laplace_log_snr", "check_chen_midpoint", "check_sd3_as_edm"]
 
 
 def _array(fn, *args, shape, what):
-    got = call_answer(fn, *args, what=what)
-    try:
-        out = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        fail(f"return an array of numbers, got {type(got).__name__}")
-    if out.shape != shape:
-        fail(f"return one value per t on {what}: expected shape {shape}, got {out.shape}")
-    if np.isnan(out).any():
-        fail(f"your λ(t) is NaN on {what}: the log of a negative number? 1 − 2|t − ½| lies in [0, 1]")
-    return out
+    return as_array(call_answer(fn, *args, what=what), f"your answer on {what}", shape,
+                    nan_hint="the log of a negative number? 1 − 2|t − ½| lies in [0, 1]")
 
 
 def check_laplace_log_snr(fn) -> None:

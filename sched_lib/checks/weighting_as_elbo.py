@@ -11,22 +11,14 @@ import numpy as np
 
 from ..elbo import edm2_optimal_log_variance
 from ..weighting import sigmoid_weight
-from . import call_answer, fail, passed
+from . import as_array, call_answer, fail, passed
 
 __all__ = ["check_augmentation_density", "check_edm2_log_variance", "check_vdm_density"]
 
 
 def _values(fn, *args, shape, what):
-    got = call_answer(fn, *args, what=what)
-    try:
-        out = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        fail(f"return an array of numbers, got {type(got).__name__}")
-    if out.shape != shape:
-        fail(f"return one value per input on {what}: expected shape {shape}, got {out.shape}")
-    if np.isnan(out).any():
-        fail(f"your function returns NaN on {what}: look for inf/inf or 0·inf (exp of a large number?)")
-    return out
+    return as_array(call_answer(fn, *args, what=what), f"your answer on {what}", shape,
+                    nan_hint="look for inf/inf or 0·inf (exp of a large number?)")
 
 
 def _close(a, b, rtol=1e-9, atol=1e-300):
