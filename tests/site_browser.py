@@ -1,8 +1,9 @@
 """What the two browser tests share (``test_site.py``, ``test_site_explorers.py``): where the built site is,
 how it is served on 127.0.0.1, and how Debian's headless Chromium is started with Selenium, offline.
 
-Both tests are skipped with the reason when there is no built site or no Chromium/chromedriver/Selenium, so
-that ``python -m pytest`` works on a fresh clone; ``SCHED_LIB_SITE_TEST=required`` (CI) makes that a failure.
+The ``site_url`` fixture (``tests/conftest.py``) skips both tests, with the reason, when there is no built site
+or no Chromium/chromedriver/Selenium, so that ``python -m pytest`` works on a fresh clone;
+``SCHED_LIB_SITE_TEST=required`` (CI) makes that a failure.
 """
 
 from __future__ import annotations
@@ -89,3 +90,4 @@ def chromium(profile_dir: Path, window: tuple[int, int], logging_prefs: dict[str
         yield driver
     finally:
         driver.quit()
+

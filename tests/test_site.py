@@ -42,7 +42,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from site_browser import REQUIRED, SHOTS, SITE, TIMEOUT, chromium, serve_site, skip_reason
+from site_browser import REQUIRED, SHOTS, SITE, TIMEOUT, chromium, skip_reason
 
 # Pages that are not content: Sphinx's generated index and search pages (search is checked on its own).
 NOT_PAGES = {"genindex.html", "search.html"}
@@ -100,15 +100,6 @@ def _ids(path: Path) -> frozenset[str]:
 
 
 # --- fixtures --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def site_url():
-    reason = skip_reason()
-    if reason:
-        (pytest.fail if REQUIRED else pytest.skip)(reason)
-    with serve_site() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

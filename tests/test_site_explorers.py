@@ -38,7 +38,7 @@ from sched_lib.schedules import (chen_cosine_alpha_bar, log_snr_from_alpha_bar, 
                                  shifted_cosine_log_snr)
 from sched_lib.weighting import EDMLogNormal, LogitNormalTime, UniformTime, convert_weight, min_snr_weight, p2_weight
 
-from site_browser import REQUIRED, ROOT, SHOTS, TIMEOUT, chromium, serve_site, skip_reason
+from site_browser import ROOT, SHOTS, TIMEOUT, chromium
 
 RECORD = ROOT / "benchmarks" / "site_explorers.json"
 PAGES = {   # page -> explorer id
@@ -48,15 +48,6 @@ PAGES = {   # page -> explorer id
     "chapters/endpoints_and_sampling.html": "endpoints-sampling",
 }
 MEASURED: dict[str, dict] = {}
-
-
-@pytest.fixture(scope="module")
-def site_url():
-    reason = skip_reason()
-    if reason:
-        (pytest.fail if REQUIRED else pytest.skip)(reason)
-    with serve_site() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
