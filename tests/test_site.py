@@ -317,6 +317,37 @@ def test_site_has_pages() -> None:
     )
 
 
+_CITATION = re.compile(r'<a class="reference internal" href="(?:\.\./)*bibliography\.html#([\w-]+)"[^>]*>(.*?)</a>', re.S)
+_ENTRY = re.compile(r'<div class="citation" id="([\w-]+)"[^>]*>\s*<span class="label">(.*?)</span></span>', re.S)
+_YEAR = re.compile(r"\b\d{4}[a-z]?\b|n\.d\.")
+
+
+def _text(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+def test_citations_print_their_entry_year() -> None:
+    """Each citation in the text prints the year of the bibliography label it links to: "Song et al., 2021a"
+    and "2021b" for two papers that share an author-year name (tools/bib_labels.py), never a bare "2021"."""
+    if not (SITE / "bibliography.html").is_file():
+        (pytest.fail if REQUIRED else pytest.skip)(f"no built site at {SITE}: run `jupyter-book build .` first")
+    labels = {key: _text(label).strip("[]") for key, label in
+              _ENTRY.findall((SITE / "bibliography.html").read_text(encoding="utf8"))}
+    assert labels, "no bibliography entries found in bibliography.html"
+    wrong, n = [], 0
+    for page in site_pages():
+        for key, text in _CITATION.findall((SITE / page).read_text(encoding="utf8")):
+            years = _YEAR.findall(_text(text))
+            if key not in labels or not years:
+                continue  # a link to the bibliography page itself, or the author part of a textual citation
+            n += 1
+            label_year = labels[key].rpartition(", ")[2]
+            if years != [label_year]:
+                wrong.append(f"{page}: {_text(text)!r} links to [{labels[key]}]")
+    assert n > 0, "no citations found on any page"
+    assert not wrong, "citations whose year differs from their entry's label:\n" + "\n".join(wrong[:20])
+
+
 @pytest.mark.parametrize("page", _page_params())
 def test_page(page: str, browser, site_url) -> None:
     """Math typeset, images loaded, a quiet console and resolving links, on one page."""

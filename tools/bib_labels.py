@@ -5,7 +5,9 @@ pybtex's default label style ``alpha`` labels the bibliography entries "[Che23]"
 citation to its entry by eye. This extension registers a pybtex formatting style ``authoryear`` whose labels
 are "Chen, 2023", "Nichol and Dhariwal, 2021", "Ho et al., 2020" (the names the author-year citations print,
 with "a", "b", ... appended when two entries would share a label), sorted by author, year and title.
-``_config.yml`` selects it with ``bibtex_default_style: authoryear``.
+``_config.yml`` selects it with ``bibtex_default_style: authoryear``. The citations in the text print the same
+year as the label ("Song et al. [2021a]", "[Song et al., 2021b]"), so that two papers with one author-year
+name stay apart: the author-year reference style's ``year`` node is replaced by :func:`year_of_label`.
 
 Recipe: sphinxcontrib-bibtex documentation, "Custom formatting, sorting, and labelling" (a pybtex label and
 formatting style registered as plugins).
@@ -14,8 +16,11 @@ formatting style registered as plugins).
 from __future__ import annotations
 
 import pybtex.plugin
+from pybtex.richtext import Text
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
+from pybtex.style.template import field, first_of, node, optional
+from sphinxcontrib.bibtex.style.referencing import basic_author_year, extra_year
 
 
 def _last_names(entry) -> list[str]:
@@ -65,6 +70,23 @@ class AuthorYearStyle(UnsrtStyle):
 
 pybtex.plugin.register_plugin("pybtex.style.labels", "authoryear", AuthorYearLabelStyle)
 pybtex.plugin.register_plugin("pybtex.style.formatting", "authoryear", AuthorYearStyle)
+
+
+@node
+def year_of_label(children, data):
+    """The year of a citation as its bibliography label prints it: "2021a" where two entries share a label."""
+    assert not children
+    label = getattr(data.get("formatted_entry"), "label", None) or ""
+    labelled = label.rpartition(", ")[2]
+    year = data["entry"].fields.get("year")
+    if year and labelled.startswith(year):
+        return Text(labelled)
+    return first_of[optional[field("year")], "n.d."].format_data(data)
+
+
+# the author-year citation templates look `year` up in their modules when a citation is formatted
+basic_author_year.year = year_of_label
+extra_year.year = year_of_label
 
 
 def setup(app):
