@@ -283,3 +283,35 @@ def test_bookkeeping_cells_are_folded(path: Path) -> None:
         f"{path.relative_to(ROOT)}: visible code cells {visible} end with glue calls, asserts or prints; move "
         "them to a cell after it tagged `hide-input` (output kept) or `remove-cell` (nothing to show)"
     )
+
+
+@pytest.mark.parametrize("path", _notebooks(), ids=_ids(_notebooks()))
+def test_figures_are_phone_legible_and_described(path: Path) -> None:
+    """Every matplotlib figure of a page is checked for fonts a phone shows at >= 9 pt
+    (``sched_lib.plotting.check_phone_legible``, which raises in the cell, so nbval fails it), is at most
+    ``FIGURE_WIDTH`` inches wide, and carries a caption and an alt text; captions write symbols as rendered
+    maths (``$\\lambda_t$``), not as raw "λ_t"."""
+    from sched_lib.plotting import FIGURE_WIDTH
+
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        draws = re.search(r"plt\.(?:subplots|figure)\(", cell.source)
+        if draws and "check_phone_legible(fig)" not in cell.source:
+            problems.append(f"cell {index} draws a figure without check_phone_legible(fig)")
+        for width in re.findall(r"figsize=\(\s*([\d.]+)\s*,", cell.source):
+            if float(width) > FIGURE_WIDTH:
+                problems.append(f"cell {index}: figsize width {width} > {FIGURE_WIDTH} inches")
+        figure = cell.metadata.get("mystnb", {}).get("figure")
+        if figure is None:
+            continue
+        caption = figure.get("caption", "")
+        alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+        if not caption.strip() or not alt.strip():
+            problems.append(f"cell {index}: a figure needs a caption and an alt text")
+        outside_maths = re.sub(r"\$[^$]*\$|`[^`]*`", "", caption)
+        if re.search(r"(?<![\w])[A-Za-z\u0370-\u03ff]_[A-Za-z0-9{]", outside_maths):  # "λ_t", not "scaled_linear"
+            problems.append(f"cell {index}: caption has raw subscripts outside $...$: {caption[:80]!r}")
+    assert not problems, f"{path.relative_to(ROOT)}: " + "; ".join(problems)
