@@ -16,7 +16,15 @@ from sched_lib import train as train_mod
 from sched_lib.process import training_loss
 from sched_lib.train import Runtime, Trainer, TrainConfig
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    """One CPU thread for these comparisons (the compiled and eager steps then sum in the same order), put back
+    afterwards: a process-wide setting left behind changes other tests' results (bit-identical resume)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _config(**kw):
