@@ -41,7 +41,6 @@ branch ``sphinx.config.colab_branch`` of ``_config.yml``, which the website's Co
 from __future__ import annotations
 
 import argparse
-import codecs
 import copy
 import json
 import re
@@ -242,34 +241,22 @@ def _glue_from_outputs(nb) -> dict[str, dict]:
     return found
 
 
-def _latex_to_text(text: str) -> str:
-    try:
-        import latexcodec  # noqa: F401  (registers the "ulatex" codec; a dependency of pybtex)
-
-        text = codecs.decode(text, "ulatex")
-    except (ImportError, LookupError, ValueError):
-        pass
-    return text.replace("{", "").replace("}", "").strip()
-
-
 def _read_bibliography(root: Path, config: dict) -> dict[str, tuple[str, str]]:
-    """``key -> (authors, year)`` in the author-year style of the website (sphinxcontrib-bibtex)."""
+    """``key -> (authors, year)`` as the website's bibliography labels each entry ("Song et al., 2021a"): the
+    label style of ``tools/bib_labels.py`` over all entries, as the bibliography page lists them (``:all:``)."""
     from pybtex.database import parse_file
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        from bib_labels import AuthorYearStyle
+    finally:
+        sys.path.pop(0)
     citations = {}
     for name in config.get("bibtex_bibfiles") or []:
-        for key, entry in parse_file(str(root / name)).entries.items():
-            persons = entry.persons.get("author") or entry.persons.get("editor") or []
-            last = [_latex_to_text(" ".join(p.prelast_names + p.last_names)) for p in persons]
-            if not last:
-                last = [_latex_to_text(entry.fields.get("organization", entry.fields.get("title", key)))]
-            if "others" in last or len(last) > 2:
-                authors = f"{last[0]} et al."
-            elif len(last) == 2:
-                authors = f"{last[0]} and {last[1]}"
-            else:
-                authors = last[0]
-            citations[key] = (authors, entry.fields.get("year", "n.d."))
+        entries = parse_file(str(root / name)).entries.values()
+        for formatted in AuthorYearStyle().format_entries(entries):
+            authors, _, year = formatted.label.rpartition(", ")
+            citations[formatted.key] = (authors, year)
     return citations
 
 
